@@ -1,0 +1,45 @@
+import {
+  WORKER_WAKE_CHANNEL,
+  hasChannelListener,
+  type NotificationBackend,
+} from '../notifications/backend.js';
+import type { Changes } from '../store/store.js';
+
+/** Not in the spec: every execution change, for list subscriptions (dashboards). Same JSON as the execution channel. */
+export const EXECUTIONS_CHANNEL = 'senpuki:executions';
+
+/**
+ * Publishes what a committed write changed: the spec's task and execution messages, the
+ * executions list channel, and a wake-up for idle workers per queue. Never throws (the
+ * backends swallow publish errors), never called before the write commits.
+ */
+export class Announcer {
+  constructor(
+    private readonly notifications: NotificationBackend | undefined,
+    /** In-process hook (the local worker's wake-up), called even without a backend. */
+    private readonly onWake: (queue: string) => void = () => {},
+  ) {}
+
+  async announce(changes: Changes | undefined): Promise<void> {
+    if (!changes) return;
+    for (const queue of new Set(changes.wakeQueues)) this.onWake(queue);
+    const backend = this.notifications;
+    if (!backend) return;
+    const sends: Promise<void>[] = [];
+    for (const task of changes.tasks) {
+      sends.push(
+        task.state === 'completed' ? backend.notifyTaskCompleted(task.id) : backend.notifyTaskUpdated(task.id, task.state),
+      );
+    }
+    for (const execution of changes.executions) {
+      sends.push(backend.notifyExecutionUpdated(execution.id, execution.state));
+    }
+    if (hasChannelListener(backend)) {
+      for (const execution of changes.executions) {
+        sends.push(backend.publish(EXECUTIONS_CHANNEL, JSON.stringify({ execution_id: execution.id, state: execution.state })));
+      }
+      for (const queue of new Set(changes.wakeQueues)) sends.push(backend.publish(WORKER_WAKE_CHANNEL, queue));
+    }
+    await Promise.allSettled(sends);
+  }
+}

@@ -1,0 +1,273 @@
+import { randomUUID } from 'node:crypto';
+import { pino, type Logger } from 'pino';
+import { ExecutionError, NotFoundError, ValidationError, WaitTimeoutError } from '../errors.js';
+import type { NotificationBackend } from '../notifications/backend.js';
+import { MemoryBackend } from '../notifications/memoryBackend.js';
+import { ChangeFeed, DEFAULT_POLL_BACKOFF_FACTOR, DEFAULT_POLL_MAX_INTERVAL_MS, DEFAULT_POLL_MIN_INTERVAL_MS, type PollOptions } from '../realtime/changeFeed.js';
+import { Store, type ExecutionCursor, type ExecutionFilter } from '../store/store.js';
+import { Announcer } from './announcer.js';
+import {
+  Registry,
+  checkPriority,
+  checkQueue,
+  checkTags,
+  defineDurable,
+  type ArgsOf,
+  type DurableBody,
+  type DurableFunction,
+  type DurableOptions,
+  type ResultOf,
+} from './registry.js';
+import type { Duration, ExecutionRecord, Json, TaskRecord } from './types.js';
+import { assertUuid, describe, toJson, toMs } from './validation.js';
+import { Worker, type WorkerOptions } from './worker.js';
+
+export const DEFAULT_MAX_ARGS_BYTES = 1024 * 1024;
+
+/** An execution id that remembers the result type of the function it runs. */
+export type ExecutionId<R = unknown> = string & { readonly __result?: R };
+
+export interface SenpukiOptions extends Partial<PollOptions> {
+  store?: Store;
+  /** The spec's name for `store`. */
+  backend?: Store;
+  /** Default: in-process notifications (push within this process, polling across processes). */
+  notifications?: NotificationBackend;
+  /** The spec's name for `notifications`. */
+  notificationBackend?: NotificationBackend;
+  /** Largest JSON size of a dispatch's arguments. Default 1 MiB. */
+  maxArgsBytes?: number;
+  logger?: Logger;
+}
+
+export interface DispatchOptions {
+  queue?: string;
+  tags?: string[];
+  priority?: number;
+  /** Start no earlier than this from now. */
+  delay?: Duration;
+  /** The execution ends as `timed_out` when it runs longer (counted from its scheduled start). */
+  maxDuration?: Duration;
+  /** A second dispatch with the same key returns the first execution instead of starting another. */
+  idempotencyKey?: string;
+}
+
+export interface WaitOptions {
+  /** Reject with a WaitTimeoutError after this long (the execution goes on). */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface ListOptions {
+  limit?: number;
+  after?: ExecutionCursor;
+}
+
+/** The engine: registers durable functions, dispatches and watches executions, runs workers. */
+export class Senpuki {
+  readonly store: Store;
+  readonly notifications: NotificationBackend;
+  readonly feed: ChangeFeed;
+  readonly registry = new Registry();
+  readonly logger: Logger;
+  private readonly announcer: Announcer;
+  private readonly poll: PollOptions;
+  private readonly maxArgsBytes: number;
+  private readonly workers = new Set<Worker>();
+  private closing: Promise<void> | undefined;
+
+  constructor(options: SenpukiOptions) {
+    const store = options.store ?? options.backend;
+    if (!(store instanceof Store)) {
+      throw new ValidationError('new Senpuki({ store }) needs a store: await Store.embedded(), Store.postgres(url) or Senpuki.backends.PostgresBackend(url)');
+    }
+    this.store = store;
+    this.notifications = options.notifications ?? options.notificationBackend ?? new MemoryBackend();
+    this.logger = options.logger ?? pino({ name: 'senpuki', level: process.env.SENPUKI_LOG_LEVEL ?? 'warn' });
+    this.poll = {
+      pollMinIntervalMs: options.pollMinIntervalMs ?? DEFAULT_POLL_MIN_INTERVAL_MS,
+      pollMaxIntervalMs: options.pollMaxIntervalMs ?? DEFAULT_POLL_MAX_INTERVAL_MS,
+      pollBackoffFactor: options.pollBackoffFactor ?? DEFAULT_POLL_BACKOFF_FACTOR,
+    };
+    this.maxArgsBytes = options.maxArgsBytes ?? DEFAULT_MAX_ARGS_BYTES;
+    this.announcer = new Announcer(this.notifications, (queue) => {
+      for (const worker of this.workers) worker.nudge(queue);
+    });
+    this.feed = new ChangeFeed({ store, notifications: this.notifications, pushReachesAllWriters: this.pushReachesAllWriters, ...this.poll });
+  }
+
+  /**
+   * Push may replace polling only when every writer publishes where we listen: a shared backend,
+   * or in-process notifications over the embedded store (which one process holds).
+   */
+  get pushReachesAllWriters(): boolean {
+    const scope = (this.notifications as { scope?: string }).scope;
+    return scope !== 'process' || this.store.kind === 'pglite';
+  }
+
+  /** Registers a durable function under `name` (what GraphQL's `dispatch` refers to). */
+  durable<A extends unknown[], R>(name: string, body: DurableBody<A, R>, options?: DurableOptions): DurableFunction<A, R> {
+    const fn = defineDurable(name, body, options);
+    this.registry.add(fn);
+    return fn;
+  }
+
+  /** Registers functions defined elsewhere with `defineDurable`. */
+  register(...fns: DurableFunction[]): void {
+    for (const fn of fns) this.registry.add(fn);
+  }
+
+  /** Starts an execution and returns its id. */
+  async dispatch<F extends DurableFunction>(fn: F | string, args: ArgsOf<F> | unknown[] = [] as unknown[], options: DispatchOptions = {}): Promise<ExecutionId<ResultOf<F>>> {
+    const { execution } = await this.submit(fn, args, options);
+    return execution.id;
+  }
+
+  /** Like `dispatch`, returning the execution row and whether this call created it (idempotency). */
+  async submit(fn: DurableFunction | string, args: unknown[], options: DispatchOptions = {}): Promise<{ execution: ExecutionRecord; created: boolean }> {
+    const definition = this.registry.resolve(fn);
+    if (!Array.isArray(args)) {
+      throw new ValidationError(`args must be the list of arguments of ${definition.name}, e.g. [${describe(args)}]`);
+    }
+    const json = toJson(args, 'args') as Json[];
+    const bytes = Buffer.byteLength(JSON.stringify(json));
+    if (bytes > this.maxArgsBytes) {
+      throw new ValidationError(`args are ${bytes} bytes of JSON; the limit is ${this.maxArgsBytes} (maxArgsBytes). Store large data elsewhere and pass a reference.`);
+    }
+    if (options.idempotencyKey !== undefined && (typeof options.idempotencyKey !== 'string' || options.idempotencyKey.length === 0 || options.idempotencyKey.length > 500)) {
+      throw new ValidationError(`idempotencyKey must be a non-empty string of at most 500 characters; got ${describe(options.idempotencyKey)}`);
+    }
+    const result = await this.store.createExecution({
+      id: randomUUID(),
+      rootTaskId: randomUUID(),
+      functionName: definition.name,
+      args: json,
+      queue: checkQueue(options.queue ?? definition.queue),
+      tags: checkTags(options.tags ?? definition.tags),
+      priority: checkPriority(options.priority ?? definition.priority),
+      idempotencyKey: options.idempotencyKey,
+      delayMs: options.delay === undefined ? 0 : toMs(options.delay, 'delay'),
+      maxDurationMs: options.maxDuration === undefined ? undefined : toMs(options.maxDuration, 'maxDuration'),
+      maxAttempts: definition.retry.maxAttempts,
+    });
+    if (result.created) {
+      const { execution } = result;
+      await this.announcer.announce({
+        tasks: [{ id: execution.rootTaskId, state: 'pending', executionId: execution.id }],
+        executions: [{ id: execution.id, state: 'pending' }],
+        wakeQueues: options.delay ? [] : [execution.queue],
+      });
+    }
+    return result;
+  }
+
+  /** Resolves with the result once the execution completes; rejects with an ExecutionError otherwise. */
+  async waitFor<R>(id: ExecutionId<R>, options: WaitOptions = {}): Promise<R> {
+    assertUuid(id, 'execution id');
+    const timeoutMs = options.timeoutMs === undefined ? undefined : toMs(options.timeoutMs, 'timeoutMs');
+    const signals = [options.signal, timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs)].filter((s): s is AbortSignal => !!s);
+    const signal = signals.length ? AbortSignal.any(signals) : undefined;
+    let execution: ExecutionRecord;
+    try {
+      execution = await this.feed.waitForExecution(id, signal);
+    } catch (error) {
+      if (signal?.aborted && !options.signal?.aborted) {
+        throw new WaitTimeoutError(`Execution ${id} did not finish within ${timeoutMs} ms; it goes on, wait again or cancel it`);
+      }
+      throw error;
+    }
+    return settledResult(execution) as R;
+  }
+
+  /** The result of a finished execution; throws while it is not finished. */
+  async resultOf<R>(id: ExecutionId<R>): Promise<R> {
+    const execution = await this.stateOf(id);
+    if (execution.state === 'pending' || execution.state === 'running' || execution.state === 'cancelling') {
+      throw new ValidationError(`Execution ${id} is still ${execution.state}; use waitFor(id) to wait for its result`);
+    }
+    return settledResult(execution) as R;
+  }
+
+  /** The execution row; NotFoundError for an unknown id. */
+  async stateOf(id: string): Promise<ExecutionRecord> {
+    assertUuid(id, 'execution id');
+    const execution = await this.store.getExecution(id);
+    if (!execution) throw new NotFoundError(`No execution with id ${id}`);
+    return execution;
+  }
+
+  /** Cancels an execution: running tasks see `ctx.signal` aborted; ends in `cancelled`. Returns the state afterwards. */
+  async cancel(id: string): Promise<ExecutionRecord['state']> {
+    assertUuid(id, 'execution id');
+    const outcome = await this.store.cancelExecution(id);
+    if (!outcome) throw new NotFoundError(`No execution with id ${id}`);
+    await this.announcer.announce(outcome.changes);
+    return outcome.state;
+  }
+
+  listExecutions(filter: ExecutionFilter = {}, options: ListOptions = {}): Promise<ExecutionRecord[]> {
+    const limit = options.limit ?? 50;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ValidationError(`limit must be an integer from 1 to 1000; got ${describe(limit)}`);
+    return this.store.listExecutions(filter, limit, options.after);
+  }
+
+  countExecutions(filter: ExecutionFilter = {}): Promise<number> {
+    return this.store.countExecutions(filter);
+  }
+
+  async getTask(id: string): Promise<TaskRecord> {
+    assertUuid(id, 'task id');
+    const task = await this.store.getTask(id);
+    if (!task) throw new NotFoundError(`No task with id ${id}`);
+    return task;
+  }
+
+  /** All tasks of an execution, oldest first (parents before their children). */
+  async listTasks(executionId: string): Promise<TaskRecord[]> {
+    assertUuid(executionId, 'execution id');
+    return this.store.listTasks(executionId);
+  }
+
+  /** Starts a worker in this process; resolves once it is claiming. */
+  async serve(options: WorkerOptions = {}): Promise<Worker> {
+    if (this.closing) throw new ValidationError('This Senpuki is closed');
+    if (options.concurrency !== undefined && (!Number.isInteger(options.concurrency) || options.concurrency < 1)) {
+      throw new ValidationError(`concurrency must be a positive integer; got ${describe(options.concurrency)}`);
+    }
+    await this.store.initDb();
+    const worker = new Worker(
+      {
+        runtime: { store: this.store, feed: this.feed, announcer: this.announcer, registry: this.registry },
+        notifications: this.notifications,
+        pushReachesAllWriters: this.pushReachesAllWriters,
+        poll: this.poll,
+        logger: this.logger,
+        functionNames: () => this.registry.names(),
+        defaultQueues: () => [...new Set(['default', ...this.registry.list().map((fn) => fn.queue)])],
+      },
+      options,
+    );
+    this.workers.add(worker);
+    const stop = worker.stop.bind(worker);
+    worker.stop = (stopOptions) => stop(stopOptions).finally(() => this.workers.delete(worker));
+    return worker.start();
+  }
+
+  /** Stops this instance's workers, then closes the notification backend and the store it was given. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await Promise.all([...this.workers].map((worker) => worker.stop()));
+      await this.notifications.close();
+      await this.store.close();
+    })();
+    return this.closing;
+  }
+}
+
+function settledResult(execution: ExecutionRecord): unknown {
+  if (execution.state === 'completed') return execution.result ?? null;
+  if (execution.state === 'pending' || execution.state === 'running' || execution.state === 'cancelling') {
+    throw new Error(`execution ${execution.id} is not finished`); // Unreachable: callers pass terminal rows.
+  }
+  throw new ExecutionError(execution.id, execution.state, execution.error);
+}

@@ -1,0 +1,147 @@
+import type { Logger } from 'pino';
+import { TaskAbortedError, toStoredError } from '../errors.js';
+import type { ClaimedTask, TaskOutcome } from '../store/store.js';
+import { TaskContext, type TaskRuntime } from './context.js';
+import { isRetryable, retryDelayMs } from './retry.js';
+import type { Semaphore } from './semaphore.js';
+import { toJson } from './validation.js';
+
+const SETTLE_TRIES = 3;
+
+/** A task this worker is running, with what it takes to abort it. */
+export interface RunningTask {
+  task: ClaimedTask;
+  controller: AbortController;
+  /** True while every wait of the task is pending (it holds no slot). */
+  readonly suspended: boolean;
+  /** Settles when the task's outcome has been written (or fenced off). */
+  done: Promise<void>;
+}
+
+/**
+ * Holds a task's concurrency slot, and lets go of it while the task only waits (for children,
+ * a sleep, a signal): a worker with one slot can still run an orchestrator and its children.
+ */
+class TaskSlot {
+  private waits = 0;
+  private held = true;
+  private reacquiring: Promise<void> | undefined;
+  private finished = false;
+
+  constructor(private readonly slots: Semaphore) {}
+
+  get suspended(): boolean {
+    return !this.held && this.waits > 0;
+  }
+
+  async suspend<T>(wait: Promise<T>): Promise<T> {
+    if (++this.waits === 1 && this.held) {
+      this.held = false;
+      this.slots.release();
+    }
+    try {
+      return await wait;
+    } finally {
+      if (--this.waits === 0 && !this.finished) await this.reacquire();
+    }
+  }
+
+  private reacquire(): Promise<void> {
+    if (this.held) return Promise.resolve();
+    this.reacquiring ??= this.slots.acquire().then(() => {
+      this.reacquiring = undefined;
+      if (this.finished) this.slots.release(); // The task ended while this wait was still out.
+      else this.held = true;
+    });
+    return this.reacquiring;
+  }
+
+  release(): void {
+    this.finished = true;
+    if (this.held) {
+      this.held = false;
+      this.slots.release();
+    }
+  }
+}
+
+export interface RunTaskDeps {
+  runtime: Omit<TaskRuntime, 'suspend'>;
+  slots: Semaphore;
+  logger: Logger;
+}
+
+/**
+ * Runs one claimed task to its outcome and writes it, fenced by the lease. The slot for the task
+ * must already be taken; it is given back when the task ends.
+ */
+export function runTask(deps: RunTaskDeps, task: ClaimedTask): RunningTask {
+  const controller = new AbortController();
+  const slot = new TaskSlot(deps.slots);
+  const running: RunningTask = {
+    task,
+    controller,
+    get suspended() {
+      return slot.suspended;
+    },
+    done: Promise.resolve(),
+  };
+  running.done = (async () => {
+    try {
+      const outcome = await execute(deps, task, controller.signal, slot);
+      if (outcome) await settle(deps, task, outcome);
+    } finally {
+      slot.release();
+    }
+  })();
+  return running;
+}
+
+async function execute(
+  deps: RunTaskDeps,
+  task: ClaimedTask,
+  signal: AbortSignal,
+  slot: TaskSlot,
+): Promise<TaskOutcome | undefined> {
+  const definition = deps.runtime.registry.get(task.functionName);
+  let outcome: TaskOutcome;
+  try {
+    if (!definition) throw new Error(`No durable function named "${task.functionName}" is registered on this worker`);
+    const context = new TaskContext({ ...deps.runtime, suspend: (wait) => slot.suspend(wait) }, task, signal);
+    const result = await definition.body(context, ...task.args);
+    outcome = { kind: 'completed', result: toJson(result === undefined ? null : result, `${task.functionName} result`) };
+  } catch (error) {
+    const stored = toStoredError(error);
+    outcome =
+      definition && !signal.aborted && isRetryable(definition.retry, error, task.attempt)
+        ? { kind: 'retry', error: stored, delayMs: retryDelayMs(definition.retry, task.attempt) }
+        : { kind: 'failed', error: stored };
+  }
+  // Whatever the function did after its signal was aborted, the abort decides: a task taken over
+  // by another worker writes nothing; one interrupted by shutdown is handed back unfinished.
+  if (signal.aborted) {
+    const cause = signal.reason instanceof TaskAbortedError ? signal.reason.cause_ : 'cancelled';
+    if (cause === 'lease_lost') return undefined;
+    if (cause === 'shutdown') return { kind: 'released' };
+  }
+  return outcome;
+}
+
+async function settle(deps: RunTaskDeps, task: ClaimedTask, outcome: TaskOutcome): Promise<void> {
+  const { store, workerId, announcer } = deps.runtime;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const changes = await store.settleTask(task.id, task.executionId, workerId, outcome);
+      if (!changes) deps.logger.warn({ taskId: task.id }, 'task outcome not written: this worker no longer holds its lease');
+      await announcer.announce(changes);
+      return;
+    } catch (error) {
+      if (attempt >= SETTLE_TRIES) {
+        // The lease will expire and another worker will run the task again.
+        deps.logger.error({ err: error, taskId: task.id }, 'could not write task outcome');
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt));
+    }
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * Public data shapes of the engine: states, rows as the store returns them, and options.
+ *
+ * Execution states:
+ *
+ *   pending ──► running ──► completed
+ *      │           ├──────► failed
+ *      │           ├──────► timed_out      (maxDuration passed)
+ *      └───────────┴──────► cancelling ──► cancelled
+ *
+ * Task states:
+ *
+ *   pending ──► running ──► completed
+ *      ▲           ├──────► failed         (retries exhausted or non-retryable)
+ *      └── retry ──┤
+ *   waiting ───────┴──────► completed      (sleep due / signal delivered)
+ *   any non-terminal ─────► cancelled      (its execution was cancelled or timed out)
+ */
+
+export const EXECUTION_STATES = [
+  'pending',
+  'running',
+  'completed',
+  'failed',
+  'timed_out',
+  'cancelling',
+  'cancelled',
+] as const;
+export type ExecutionState = (typeof EXECUTION_STATES)[number];
+
+export const TERMINAL_EXECUTION_STATES: ReadonlySet<ExecutionState> = new Set([
+  'completed',
+  'failed',
+  'timed_out',
+  'cancelled',
+]);
+
+export const TASK_STATES = ['pending', 'running', 'waiting', 'completed', 'failed', 'cancelled'] as const;
+export type TaskState = (typeof TASK_STATES)[number];
+
+export const TERMINAL_TASK_STATES: ReadonlySet<TaskState> = new Set(['completed', 'failed', 'cancelled']);
+
+/** What a task row stands for: a call of a durable function, a durable sleep or a signal wait. */
+export type TaskKind = 'function' | 'sleep' | 'signal';
+
+/** JSON values: what arguments, results and progress may hold. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** How errors are stored and reported: JSON, never a live Error object. */
+export interface StoredError {
+  name: string;
+  message: string;
+  stack?: string;
+  data?: Json;
+}
+
+export interface Progress {
+  done: number;
+  total: number;
+  message?: string;
+}
+
+export interface ExecutionRecord {
+  id: string;
+  functionName: string;
+  args: Json[];
+  state: ExecutionState;
+  result: Json | undefined;
+  error: StoredError | undefined;
+  queue: string;
+  tags: string[];
+  priority: number;
+  idempotencyKey: string | undefined;
+  rootTaskId: string;
+  progress: Progress | undefined;
+  /** Free-form state a function publishes with `ctx.setState`. */
+  customState: Json | undefined;
+  counters: Record<string, number>;
+  createdAt: Date;
+  startedAt: Date | undefined;
+  finishedAt: Date | undefined;
+  deadlineAt: Date | undefined;
+  /** Increases by one on every write of this row. */
+  version: number;
+  /** Global change sequence of the last write (orders writes across rows). */
+  changeSeq: string;
+}
+
+export interface TaskRecord {
+  id: string;
+  executionId: string;
+  parentTaskId: string | undefined;
+  /** Deterministic key of a child call: `<parent task id>:<call sequence>`; undefined for the root. */
+  callKey: string | undefined;
+  /** The parent's attempt that (re)started this child. */
+  parentAttempt: number;
+  kind: TaskKind;
+  functionName: string;
+  args: Json[];
+  state: TaskState;
+  result: Json | undefined;
+  error: StoredError | undefined;
+  attempt: number;
+  maxAttempts: number;
+  queue: string;
+  tags: string[];
+  priority: number;
+  scheduledFor: Date;
+  leaseOwner: string | undefined;
+  leaseExpiresAt: Date | undefined;
+  createdAt: Date;
+  startedAt: Date | undefined;
+  finishedAt: Date | undefined;
+  version: number;
+  changeSeq: string;
+}
+
+export interface DeadLetterRecord {
+  id: string;
+  taskId: string;
+  executionId: string;
+  functionName: string;
+  args: Json[];
+  error: StoredError;
+  attempts: number;
+  createdAt: Date;
+}
+
+/** `'10m'`, `'1.5s'`, `'2 hours'` or a number of milliseconds. */
+export type Duration = number | string;

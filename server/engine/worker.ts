@@ -1,0 +1,349 @@
+/**
+ * A worker claims runnable tasks and runs them, up to `concurrency` at once.
+ *
+ *   starting ──► ready ──stop()──► draining ──► stopped
+ *
+ * ready:    claim while slots are free; when idle, sleep until a wake-up (a dispatch announced on
+ *           the notification backend or in-process), the next delayed task, or a poll tick.
+ * draining: claim nothing; running tasks get `drainTimeoutMs` to finish; tasks only waiting (on
+ *           children, sleeps) and those still running after the timeout are handed back, and
+ *           another worker resumes them without re-running their completed steps.
+ *
+ * Alongside: a heartbeat renews the leases of every task held here and aborts tasks whose
+ * execution was cancelled or timed out, or whose lease was lost; a maintenance tick takes back
+ * expired leases of dead workers and times out executions past their deadline.
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import { TaskAbortedError, type AbortCause } from '../errors.js';
+import {
+  WORKER_WAKE_CHANNEL,
+  executionChannel,
+  hasChannelListener,
+  type NotificationBackend,
+} from '../notifications/backend.js';
+import type { TaskRuntime } from './context.js';
+import { Semaphore } from './semaphore.js';
+import { runTask, type RunningTask } from './taskRunner.js';
+import type { ExecutionState } from './types.js';
+import type { PollOptions } from '../realtime/changeFeed.js';
+
+export const DEFAULT_CONCURRENCY = 10;
+export const DEFAULT_LEASE_MS = 30_000;
+export const DEFAULT_MAINTENANCE_INTERVAL_MS = 1000;
+export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
+export const DEFAULT_MAX_SUSPENDED = 10_000;
+
+export interface WorkerOptions {
+  /** Tasks run at once (waiting orchestrators do not count). Default 10. */
+  concurrency?: number;
+  /** Queues to take tasks from. Default: the queues of the registered functions. */
+  queues?: string[];
+  /** Take only tasks sharing one of these tags. Default: any task. */
+  tags?: string[];
+  /** How long a claimed task stays ours without a heartbeat. Default 30 s. */
+  leaseMs?: number;
+  /** Default leaseMs / 3. */
+  heartbeatIntervalMs?: number;
+  maintenanceIntervalMs?: number;
+  /** How long `stop()` lets running tasks finish before handing them back. Default 30 s. */
+  drainTimeoutMs?: number;
+  /** Orchestrators that may wait in memory at once. Default 10,000. */
+  maxSuspended?: number;
+  workerId?: string;
+}
+
+export type WorkerState = 'starting' | 'ready' | 'draining' | 'stopped';
+
+export interface WorkerHealth {
+  workerId: string;
+  state: WorkerState;
+  running: number;
+  suspended: number;
+  freeSlots: number;
+  lastError: string | undefined;
+}
+
+export interface WorkerDeps {
+  runtime: Omit<TaskRuntime, 'suspend' | 'workerId'>;
+  notifications: NotificationBackend | undefined;
+  pushReachesAllWriters: boolean;
+  poll: PollOptions;
+  logger: Logger;
+  functionNames: () => string[];
+  defaultQueues: () => string[];
+}
+
+const ABORTING_STATES: Partial<Record<ExecutionState, AbortCause>> = {
+  cancelling: 'cancelled',
+  cancelled: 'cancelled',
+  timed_out: 'timed_out',
+  failed: 'cancelled',
+  completed: 'cancelled',
+};
+
+export class Worker {
+  readonly id: string;
+  private stateValue: WorkerState = 'starting';
+  private readonly slots: Semaphore;
+  private readonly running = new Map<string, RunningTask>();
+  private readonly executionListeners = new Map<string, { count: number; stop?: () => void }>();
+  private readonly options: Required<Omit<WorkerOptions, 'tags' | 'workerId'>> & { tags?: string[] };
+  private nudged = false;
+  private wake: (() => void) | undefined;
+  private timers: NodeJS.Timeout[] = [];
+  private stopWakeListener: (() => void) | undefined;
+  private loop: Promise<void> | undefined;
+  private stopping: Promise<void> | undefined;
+  private lastError: string | undefined;
+
+  constructor(private readonly deps: WorkerDeps, options: WorkerOptions = {}) {
+    this.id = options.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+    this.options = {
+      concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
+      queues: options.queues ?? deps.defaultQueues(),
+      tags: options.tags,
+      leaseMs,
+      heartbeatIntervalMs: options.heartbeatIntervalMs ?? Math.max(50, Math.floor(leaseMs / 3)),
+      maintenanceIntervalMs: options.maintenanceIntervalMs ?? DEFAULT_MAINTENANCE_INTERVAL_MS,
+      drainTimeoutMs: options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS,
+      maxSuspended: options.maxSuspended ?? DEFAULT_MAX_SUSPENDED,
+    };
+    this.slots = new Semaphore(this.options.concurrency, () => this.nudge());
+  }
+
+  get state(): WorkerState {
+    return this.stateValue;
+  }
+
+  /** Starts claiming; resolves once the wake-up subscription is in place. */
+  async start(): Promise<this> {
+    if (this.stateValue !== 'starting') return this;
+    const backend = this.deps.notifications;
+    if (hasChannelListener(backend)) {
+      this.stopWakeListener = await backend
+        .listen(WORKER_WAKE_CHANNEL, (queue) => {
+          if (this.options.queues.includes(queue)) this.nudge();
+        })
+        .catch((error) => {
+          this.noteError(error, 'wake-up subscription failed; polling instead');
+          return undefined;
+        });
+    }
+    this.stateValue = 'ready';
+    this.timers.push(setInterval(() => void this.heartbeat(), this.options.heartbeatIntervalMs));
+    this.scheduleMaintenance();
+    this.loop = this.claimLoop();
+    return this;
+  }
+
+  /** Wakes an idle claim loop (a task became runnable in one of our queues). */
+  nudge(queue?: string): void {
+    if (queue !== undefined && !this.options.queues.includes(queue)) return;
+    this.nudged = true;
+    this.wake?.();
+  }
+
+  health(): WorkerHealth {
+    let suspended = 0;
+    for (const task of this.running.values()) if (task.suspended) suspended++;
+    return {
+      workerId: this.id,
+      state: this.stateValue,
+      running: this.running.size - suspended,
+      suspended,
+      freeSlots: this.slots.available,
+      lastError: this.lastError,
+    };
+  }
+
+  /** Drains and stops; safe to call twice (both calls wait for the same stop). */
+  stop(options: { drainTimeoutMs?: number } = {}): Promise<void> {
+    this.stopping ??= this.drain(options.drainTimeoutMs ?? this.options.drainTimeoutMs);
+    return this.stopping;
+  }
+
+  private async drain(drainTimeoutMs: number): Promise<void> {
+    if (this.stateValue === 'starting') this.stateValue = 'stopped';
+    if (this.stateValue === 'stopped') return;
+    this.stateValue = 'draining';
+    this.nudge();
+    await this.loop;
+    // Waiting orchestrators hand back at once; running tasks get the drain timeout.
+    for (const task of this.running.values()) if (task.suspended) this.abort(task, 'shutdown');
+    const deadline = Date.now() + drainTimeoutMs;
+    while (this.running.size > 0 && Date.now() < deadline) {
+      await Promise.race([...[...this.running.values()].map((task) => task.done), sleep(Math.min(200, drainTimeoutMs))]);
+      for (const task of this.running.values()) if (task.suspended) this.abort(task, 'shutdown');
+    }
+    for (const task of this.running.values()) this.abort(task, 'shutdown');
+    await Promise.race([Promise.allSettled([...this.running.values()].map((task) => task.done)), sleep(5000)]);
+    for (const timer of this.timers) clearInterval(timer);
+    this.stopWakeListener?.();
+    for (const listener of this.executionListeners.values()) listener.stop?.();
+    this.executionListeners.clear();
+    this.stateValue = 'stopped';
+  }
+
+  private async claimLoop(): Promise<void> {
+    let idleMs = this.deps.poll.pollMinIntervalMs;
+    while (this.stateValue === 'ready') {
+      this.nudged = false;
+      const limit = Math.min(this.slots.available, this.options.maxSuspended + this.options.concurrency - this.running.size);
+      let claimedAll = false;
+      if (limit > 0) {
+        try {
+          const claimed = await this.deps.runtime.store.claimTasks({
+            workerId: this.id,
+            queues: this.options.queues,
+            tags: this.options.tags,
+            functionNames: this.deps.functionNames(),
+            limit,
+            leaseMs: this.options.leaseMs,
+          });
+          for (const task of claimed) this.runClaimed(task);
+          void this.deps.runtime.announcer.announce({
+            tasks: claimed.map((task) => ({ id: task.id, state: task.state, executionId: task.executionId })),
+            executions: claimed.filter((task) => task.executionStarted).map((task) => ({ id: task.executionId, state: 'running' as const })),
+            wakeQueues: [],
+          });
+          if (claimed.length > 0) idleMs = this.deps.poll.pollMinIntervalMs;
+          claimedAll = claimed.length === limit;
+        } catch (error) {
+          this.noteError(error, 'claiming tasks failed');
+        }
+      }
+      if (claimedAll || this.nudged || this.stateValue !== 'ready') continue;
+      let waitMs = this.deps.pushReachesAllWriters ? this.deps.poll.pollMaxIntervalMs : idleMs;
+      if (limit > 0) {
+        const dueMs = await this.deps.runtime.store.msUntilNextDue(this.options.queues).catch(() => undefined);
+        if (dueMs !== undefined) waitMs = Math.min(waitMs, Math.max(1, Math.ceil(dueMs)));
+      }
+      await this.idle(waitMs);
+      if (!this.nudged) idleMs = Math.min(this.deps.poll.pollMaxIntervalMs, idleMs * this.deps.poll.pollBackoffFactor);
+    }
+  }
+
+  private idle(ms: number): Promise<void> {
+    if (this.nudged) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = () => {
+        this.wake = undefined;
+        done();
+      };
+    });
+  }
+
+  private runClaimed(task: Parameters<typeof runTask>[1]): void {
+    if (!this.slots.tryAcquire()) {
+      // A waiting orchestrator took the slot back between the claim and now: run anyway, the
+      // overshoot is one task and ends with it.
+    }
+    const running = runTask(
+      { runtime: { ...this.deps.runtime, workerId: this.id }, slots: this.slots, logger: this.deps.logger },
+      task,
+    );
+    this.running.set(task.id, running);
+    this.watchExecution(task.executionId);
+    void running.done.finally(() => {
+      this.running.delete(task.id);
+      this.unwatchExecution(task.executionId);
+    });
+  }
+
+  /** Listens on the execution's channel so a cancel reaches its running tasks at once. */
+  private watchExecution(executionId: string): void {
+    const existing = this.executionListeners.get(executionId);
+    if (existing) {
+      existing.count++;
+      return;
+    }
+    const entry: { count: number; stop?: () => void } = { count: 1 };
+    this.executionListeners.set(executionId, entry);
+    const backend = this.deps.notifications;
+    if (!hasChannelListener(backend)) return;
+    backend
+      .listen(executionChannel(executionId), (payload) => {
+        let state: ExecutionState | undefined;
+        try {
+          state = (JSON.parse(payload) as { state?: ExecutionState }).state;
+        } catch {
+          return;
+        }
+        const cause = state && ABORTING_STATES[state];
+        if (cause) this.abortExecution(executionId, cause);
+      })
+      .then(
+        (stop) => {
+          if (this.executionListeners.get(executionId) === entry) entry.stop = stop;
+          else stop();
+        },
+        () => {}, // The heartbeat still catches the cancel.
+      );
+  }
+
+  private unwatchExecution(executionId: string): void {
+    const entry = this.executionListeners.get(executionId);
+    if (!entry || --entry.count > 0) return;
+    this.executionListeners.delete(executionId);
+    entry.stop?.();
+  }
+
+  private abortExecution(executionId: string, cause: AbortCause): void {
+    for (const task of this.running.values()) if (task.task.executionId === executionId) this.abort(task, cause);
+  }
+
+  private abort(task: RunningTask, cause: AbortCause): void {
+    if (!task.controller.signal.aborted) task.controller.abort(new TaskAbortedError(cause));
+  }
+
+  private async heartbeat(): Promise<void> {
+    const ids = [...this.running.keys()];
+    if (ids.length === 0) return;
+    try {
+      const { held } = await this.deps.runtime.store.renewLeases(this.id, ids, this.options.leaseMs);
+      for (const id of ids) {
+        const task = this.running.get(id);
+        if (!task) continue; // Finished meanwhile.
+        const executionState = held.get(id);
+        if (executionState === undefined) this.abort(task, 'lease_lost');
+        else if (ABORTING_STATES[executionState]) this.abort(task, ABORTING_STATES[executionState]!);
+      }
+    } catch (error) {
+      this.noteError(error, 'renewing leases failed');
+    }
+  }
+
+  private scheduleMaintenance(): void {
+    if (this.stateValue !== 'ready') return;
+    const jitter = 0.8 + Math.random() * 0.4; // Spread the ticks of many workers.
+    const timer = setTimeout(async () => {
+      this.timers = this.timers.filter((t) => t !== timer);
+      try {
+        const { store, announcer } = this.deps.runtime;
+        await announcer.announce(await store.reapExpiredLeases());
+        await announcer.announce(await store.timeOutExpired());
+      } catch (error) {
+        this.noteError(error, 'maintenance failed');
+      }
+      this.scheduleMaintenance();
+    }, this.options.maintenanceIntervalMs * jitter);
+    this.timers.push(timer);
+  }
+
+  private noteError(error: unknown, message: string): void {
+    this.lastError = `${message}: ${error instanceof Error ? error.message : String(error)}`;
+    this.deps.logger.warn({ err: error, workerId: this.id }, message);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

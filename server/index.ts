@@ -1,0 +1,13 @@
+export { Senpuki } from './engine/senpuki.js';
+export type { DispatchOptions, ExecutionId, ListOptions, SenpukiOptions, WaitOptions } from './engine/senpuki.js';
+export type { Context } from './engine/context.js';
+export { defineDurable } from './engine/registry.js';
+export type { DurableFunction, DurableOptions } from './engine/registry.js';
+export type { RetryPolicy } from './engine/retry.js';
+export type { Worker, WorkerHealth, WorkerOptions, WorkerState } from './engine/worker.js';
+export * from './engine/types.js';
+export * from './errors.js';
+export { Store, openStore } from './store/store.js';
+export type { ExecutionFilter, StoreConfig } from './store/store.js';
+export type { NotificationBackend, TaskMessage, ExecutionMessage } from './notifications/backend.js';
+export { MemoryBackend } from './notifications/memoryBackend.js';

@@ -1,0 +1,278 @@
+/**
+ * The one change feed: every wait in the engine and every GraphQL subscription reads rows through it.
+ *
+ *   subscribe ─► confirmed (or timed out) ─► read snapshot ─► emit unless `since` has it
+ *        ▲                                                       │
+ *        │   message or poll tick ─► re-read ─► emit if version advanced
+ *        └───────────────────────────────────────────────────────┘ until the terminal row is emitted
+ *
+ * Notifications only say "look again": the row read from the store is the truth, so a lost,
+ * duplicated or reordered message costs latency at worst. Poll ticks back off from
+ * `pollMinIntervalMs` to `pollMaxIntervalMs` while nothing changes; when push reaches this
+ * process from every writer, polling drops to a safety net at the max interval.
+ */
+import DataLoader from 'dataloader';
+import { NotFoundError } from '../errors.js';
+import {
+  executionChannel,
+  hasChannelListener,
+  taskChannel,
+  type NotificationBackend,
+} from '../notifications/backend.js';
+import type { Store } from '../store/store.js';
+import {
+  TERMINAL_EXECUTION_STATES,
+  TERMINAL_TASK_STATES,
+  type ExecutionRecord,
+  type TaskRecord,
+} from '../engine/types.js';
+
+export const DEFAULT_POLL_MIN_INTERVAL_MS = 100;
+export const DEFAULT_POLL_MAX_INTERVAL_MS = 5000;
+export const DEFAULT_POLL_BACKOFF_FACTOR = 2;
+/** How long a feed waits for its subscription to be confirmed before it starts by polling. */
+export const DEFAULT_LISTEN_CONFIRM_TIMEOUT_MS = 1000;
+
+export interface PollOptions {
+  pollMinIntervalMs: number;
+  pollMaxIntervalMs: number;
+  pollBackoffFactor: number;
+}
+
+export interface ChangeFeedConfig extends Partial<PollOptions> {
+  store: Store;
+  notifications?: NotificationBackend;
+  /**
+   * True when every process that writes to the store publishes to `notifications` (a shared
+   * Redis/Postgres backend, or an in-process one over the single-process embedded store).
+   * Only then may polling relax to a safety net.
+   */
+  pushReachesAllWriters: boolean;
+  listenConfirmTimeoutMs?: number;
+}
+
+export interface WatchOptions {
+  /** Version the caller already has: rows at or below it are not emitted. */
+  since?: number;
+  /** Ends the feed quietly when aborted. */
+  signal?: AbortSignal;
+}
+
+interface Versioned {
+  version: number;
+}
+
+interface FeedSource<T extends Versioned> {
+  channel: string;
+  /** Fallback for backends without `listen`: the spec's subscribe method for this row. */
+  subscribe: (backend: NotificationBackend) => AsyncIterable<unknown>;
+  read: () => Promise<T | undefined>;
+  isTerminal: (row: T) => boolean;
+  notFound: string;
+}
+
+/** A live subscription to one channel, whether or not the backend could confirm it. */
+interface ChannelWatch {
+  /** Settles when the subscription is confirmed or has failed. */
+  settled: Promise<void>;
+  readonly live: boolean;
+  close(): void;
+}
+
+export class ChangeFeed {
+  private readonly poll: PollOptions;
+  private readonly tasks: DataLoader<string, TaskRecord | undefined>;
+  private readonly executions: DataLoader<string, ExecutionRecord | undefined>;
+
+  constructor(private readonly config: ChangeFeedConfig) {
+    this.poll = {
+      pollMinIntervalMs: config.pollMinIntervalMs ?? DEFAULT_POLL_MIN_INTERVAL_MS,
+      pollMaxIntervalMs: config.pollMaxIntervalMs ?? DEFAULT_POLL_MAX_INTERVAL_MS,
+      pollBackoffFactor: config.pollBackoffFactor ?? DEFAULT_POLL_BACKOFF_FACTOR,
+    };
+    // Reads from all feeds due in one turn of the event loop go out as one query: a thousand
+    // waits on a thousand children cost one SELECT per tick, not a thousand.
+    const batch = { cache: false, batchScheduleFn: (run: () => void) => setImmediate(run) };
+    this.tasks = new DataLoader(async (ids) => byId(ids, await config.store.getTasks(ids)), batch);
+    this.executions = new DataLoader(async (ids) => byId(ids, await config.store.getExecutions(ids)), batch);
+  }
+
+  /** Reads one task through the batching loader. */
+  readTask(id: string): Promise<TaskRecord | undefined> {
+    return this.tasks.load(id);
+  }
+
+  readExecution(id: string): Promise<ExecutionRecord | undefined> {
+    return this.executions.load(id);
+  }
+
+  /** The task's snapshot, then each newer version, ending after a terminal state. */
+  watchTask(id: string, options: WatchOptions = {}): AsyncGenerator<TaskRecord> {
+    return this.watch(
+      {
+        channel: taskChannel(id),
+        subscribe: (backend) => backend.subscribeToTask(id),
+        read: () => this.readTask(id),
+        isTerminal: (task) => TERMINAL_TASK_STATES.has(task.state),
+        notFound: `No task with id ${id}`,
+      },
+      options,
+    );
+  }
+
+  /** The execution's snapshot, then each newer version, ending after a terminal state. */
+  watchExecution(id: string, options: WatchOptions = {}): AsyncGenerator<ExecutionRecord> {
+    return this.watch(
+      {
+        channel: executionChannel(id),
+        subscribe: (backend) => backend.subscribeToExecution(id),
+        read: () => this.readExecution(id),
+        isTerminal: (execution) => TERMINAL_EXECUTION_STATES.has(execution.state),
+        notFound: `No execution with id ${id}`,
+      },
+      options,
+    );
+  }
+
+  /** Resolves with the task once it is terminal; rejects with the signal's reason when aborted. */
+  async waitForTask(id: string, signal?: AbortSignal): Promise<TaskRecord> {
+    return lastOf(this.watchTask(id, { signal }), signal);
+  }
+
+  async waitForExecution(id: string, signal?: AbortSignal): Promise<ExecutionRecord> {
+    return lastOf(this.watchExecution(id, { signal }), signal);
+  }
+
+  private async *watch<T extends Versioned>(source: FeedSource<T>, options: WatchOptions): AsyncGenerator<T> {
+    const { signal } = options;
+    let changed = false;
+    let wake: (() => void) | undefined;
+    const nudge = () => {
+      changed = true;
+      wake?.();
+    };
+    const channel = this.openChannel(source, nudge);
+    const onAbort = () => wake?.();
+    signal?.addEventListener('abort', onAbort);
+    try {
+      await Promise.race([channel.settled, delay(this.config.listenConfirmTimeoutMs ?? DEFAULT_LISTEN_CONFIRM_TIMEOUT_MS)]);
+      if (signal?.aborted) return;
+      changed = false;
+      let row = await source.read();
+      if (!row) throw new NotFoundError(source.notFound);
+      let seen = options.since ?? 0;
+      if (row.version > seen) {
+        seen = row.version;
+        yield row;
+      }
+      let intervalMs = this.poll.pollMinIntervalMs;
+      while (!source.isTerminal(row)) {
+        if (!changed) {
+          const relaxed = channel.live && this.config.pushReachesAllWriters && isConnected(this.config.notifications);
+          const waitMs = relaxed ? this.poll.pollMaxIntervalMs : intervalMs;
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+            const timer = setTimeout(resolve, waitMs);
+            timer.unref();
+            wake = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+          wake = undefined;
+        }
+        if (signal?.aborted) return;
+        const byMessage = changed;
+        changed = false;
+        const next = await source.read();
+        if (!next) throw new NotFoundError(source.notFound);
+        row = next;
+        if (row.version > seen) {
+          seen = row.version;
+          intervalMs = this.poll.pollMinIntervalMs;
+          yield row;
+        } else if (!byMessage) {
+          intervalMs = Math.min(this.poll.pollMaxIntervalMs, intervalMs * this.poll.pollBackoffFactor);
+        }
+      }
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      channel.close();
+    }
+  }
+
+  private openChannel<T extends Versioned>(source: FeedSource<T>, onMessage: () => void): ChannelWatch {
+    const backend = this.config.notifications;
+    let live = false;
+    let closed = false;
+    if (!backend) return { settled: Promise.resolve(), live: false, close() {} };
+    if (hasChannelListener(backend)) {
+      let unlisten: (() => void) | undefined;
+      const settled = backend.listen(source.channel, onMessage).then(
+        (stop) => {
+          if (closed) return stop();
+          unlisten = stop;
+          live = true;
+          onMessage(); // Confirmed late: anything published before now may have been missed.
+        },
+        () => {}, // Backend down: this feed polls.
+      );
+      return {
+        settled,
+        get live() {
+          return live;
+        },
+        close() {
+          closed = true;
+          unlisten?.();
+        },
+      };
+    }
+    // A user's backend with only the spec's methods: no confirmation, so poll as if unconfirmed
+    // until its first message proves the stream works.
+    const iterator = source.subscribe(backend)[Symbol.asyncIterator]();
+    void (async () => {
+      try {
+        for (;;) {
+          const next = await iterator.next();
+          if (next.done || closed) return;
+          live = true;
+          onMessage();
+        }
+      } catch {
+        live = false;
+      }
+    })();
+    return {
+      settled: Promise.resolve(),
+      get live() {
+        return live;
+      },
+      close() {
+        closed = true;
+        void iterator.return?.();
+      },
+    };
+  }
+}
+
+function isConnected(backend: NotificationBackend | undefined): boolean {
+  return (backend as { connected?: boolean } | undefined)?.connected !== false;
+}
+
+async function lastOf<T>(feed: AsyncGenerator<T>, signal?: AbortSignal): Promise<T> {
+  let last: T | undefined;
+  for await (const row of feed) last = row;
+  if (signal?.aborted) throw signal.reason;
+  if (last === undefined) throw new Error('change feed ended without a row'); // Unreachable: the snapshot is always emitted without `since`.
+  return last;
+}
+
+function byId<T extends { id: string }>(ids: readonly string[], rows: T[]): Array<T | undefined> {
+  const map = new Map(rows.map((row) => [row.id, row]));
+  return ids.map((id) => map.get(id));
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

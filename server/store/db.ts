@@ -1,0 +1,101 @@
+import pg from 'pg';
+import { SenpukiError } from '../errors.js';
+
+/** Anything that runs a parameterised query: the pool, or a client inside a transaction. */
+export interface Queryable {
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
+}
+
+/**
+ * One Postgres-dialect connection pool, whether it reaches a real server or the embedded PGlite
+ * (through PGlite's node-postgres adapter), so every query is written and tested once.
+ */
+export interface Db extends Queryable {
+  readonly kind: 'postgres' | 'pglite';
+  /** Schema holding the tables when not the default one. */
+  readonly schema?: string;
+  /** Runs `fn` in a transaction on one client; rolls back when it throws. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export interface PoolDbOptions {
+  kind: Db['kind'];
+  pool: pg.Pool;
+  schema?: string;
+  /** Runs after the pool has ended (closing PGlite, releasing its lock). */
+  onClose?: () => Promise<void>;
+}
+
+// Without this, int8 columns come back as strings; ours (counts, sequence numbers) stay well
+// below 2^53 except change_seq, which we read as text on purpose.
+pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
+
+export function createPoolDb({ kind, pool, schema, onClose }: PoolDbOptions): Db {
+  let closing: Promise<void> | undefined;
+  // An idle client that errors (server restart, terminated backend) must not crash the process;
+  // the pool drops it and the next query opens a fresh one.
+  pool.on('error', () => {});
+  return {
+    kind,
+    schema,
+    query: (text, values) => pool.query(text, values as unknown[]),
+    async transaction(fn) {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const result = await fn(client);
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw error;
+      } finally {
+        client.release();
+      }
+    },
+    close() {
+      closing ??= pool.end().then(() => onClose?.());
+      return closing;
+    },
+  };
+}
+
+export interface PostgresDbOptions {
+  /** Connections in the pool (default 10). */
+  maxConnections?: number;
+  /** Schema holding Senpuki's tables (default: the connection's search_path, normally `public`). */
+  schema?: string;
+  /** Extra node-postgres pool options (ssl, statement_timeout, ...). */
+  pool?: pg.PoolConfig;
+}
+
+/** A pool on a real Postgres server. */
+export function createPostgresDb(connectionString: string, options: PostgresDbOptions = {}): Db {
+  if (!/^postgres(ql)?:\/\//.test(connectionString)) {
+    throw new SenpukiError(
+      'BAD_USER_INPUT',
+      `DATABASE_URL must look like postgres://user:password@host:5432/database, got "${redactUrl(connectionString)}"`,
+    );
+  }
+  const pool = new pg.Pool({
+    connectionString,
+    max: options.maxConnections ?? 10,
+    application_name: 'senpuki',
+    ...(options.schema ? { options: `-c search_path=${checkSchemaName(options.schema)}` } : {}),
+    ...options.pool,
+  });
+  return createPoolDb({ kind: 'postgres', pool, schema: options.schema });
+}
+
+/** Hides the password of a connection URL for messages and logs. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+}
+
+function checkSchemaName(schema: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(schema)) {
+    throw new SenpukiError('BAD_USER_INPUT', `Schema name "${schema}" must be letters, digits and underscores (at most 63).`);
+  }
+  return schema;
+}

@@ -1,0 +1,154 @@
+import type {
+  DeadLetterRecord,
+  ExecutionRecord,
+  ExecutionState,
+  Json,
+  Progress,
+  StoredError,
+  TaskKind,
+  TaskRecord,
+  TaskState,
+} from '../engine/types.js';
+
+/** Column lists shared by every query that returns whole rows (change_seq as text: it is a bigint). */
+export const EXECUTION_COLUMNS = `id, function_name, args, state, result, error, queue, tags, priority,
+  idempotency_key, root_task_id, progress, custom_state, counters, created_at, started_at, finished_at,
+  deadline_at, version, change_seq::text AS change_seq`;
+
+export const TASK_COLUMNS = `id, execution_id, parent_task_id, call_key, parent_attempt, kind, function_name,
+  args, state, result, error, attempt, max_attempts, queue, tags, priority, scheduled_for, lease_owner,
+  lease_expires_at, created_at, started_at, finished_at, version, change_seq::text AS change_seq`;
+
+/** Prefixes every column of a list with a table alias (for joins and UPDATE ... FROM). */
+export const qualify = (columns: string, alias: string): string =>
+  columns.replace(/(^|,\s*)([a-z_]+)/g, `$1${alias}.$2`);
+
+export interface ExecutionRow {
+  id: string;
+  function_name: string;
+  args: Json[];
+  state: ExecutionState;
+  result: Json | null;
+  error: StoredError | null;
+  queue: string;
+  tags: string[];
+  priority: number;
+  idempotency_key: string | null;
+  root_task_id: string;
+  progress: Progress | null;
+  custom_state: Json | null;
+  counters: Record<string, number>;
+  created_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+  deadline_at: Date | null;
+  version: number;
+  change_seq: string;
+}
+
+export interface TaskRow {
+  id: string;
+  execution_id: string;
+  parent_task_id: string | null;
+  call_key: string | null;
+  parent_attempt: number;
+  kind: TaskKind;
+  function_name: string;
+  args: Json[];
+  state: TaskState;
+  result: Json | null;
+  error: StoredError | null;
+  attempt: number;
+  max_attempts: number;
+  queue: string;
+  tags: string[];
+  priority: number;
+  scheduled_for: Date;
+  lease_owner: string | null;
+  lease_expires_at: Date | null;
+  created_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+  version: number;
+  change_seq: string;
+}
+
+export interface DeadLetterRow {
+  id: string;
+  task_id: string;
+  execution_id: string;
+  function_name: string;
+  args: Json[];
+  error: StoredError;
+  attempts: number;
+  created_at: Date;
+}
+
+const orUndefined = <T>(value: T | null): T | undefined => (value === null ? undefined : value);
+
+export function toExecution(row: ExecutionRow): ExecutionRecord {
+  return {
+    id: row.id,
+    functionName: row.function_name,
+    args: row.args,
+    state: row.state,
+    result: orUndefined(row.result),
+    error: orUndefined(row.error),
+    queue: row.queue,
+    tags: row.tags,
+    priority: row.priority,
+    idempotencyKey: orUndefined(row.idempotency_key),
+    rootTaskId: row.root_task_id,
+    progress: orUndefined(row.progress),
+    customState: orUndefined(row.custom_state),
+    counters: row.counters,
+    createdAt: row.created_at,
+    startedAt: orUndefined(row.started_at),
+    finishedAt: orUndefined(row.finished_at),
+    deadlineAt: orUndefined(row.deadline_at),
+    version: row.version,
+    changeSeq: row.change_seq,
+  };
+}
+
+export function toTask(row: TaskRow): TaskRecord {
+  return {
+    id: row.id,
+    executionId: row.execution_id,
+    parentTaskId: orUndefined(row.parent_task_id),
+    callKey: orUndefined(row.call_key),
+    parentAttempt: row.parent_attempt,
+    kind: row.kind,
+    functionName: row.function_name,
+    args: row.args,
+    state: row.state,
+    result: orUndefined(row.result),
+    error: orUndefined(row.error),
+    attempt: row.attempt,
+    maxAttempts: row.max_attempts,
+    queue: row.queue,
+    tags: row.tags,
+    priority: row.priority,
+    scheduledFor: row.scheduled_for,
+    leaseOwner: orUndefined(row.lease_owner),
+    leaseExpiresAt: orUndefined(row.lease_expires_at),
+    createdAt: row.created_at,
+    startedAt: orUndefined(row.started_at),
+    finishedAt: orUndefined(row.finished_at),
+    version: row.version,
+    changeSeq: row.change_seq,
+  };
+}
+
+export function toDeadLetter(row: DeadLetterRow): DeadLetterRecord {
+  return {
+    id: row.id,
+    taskId: row.task_id,
+    executionId: row.execution_id,
+    functionName: row.function_name,
+    args: row.args,
+    error: row.error,
+    attempts: row.attempts,
+    createdAt: row.created_at,
+  };
+}
