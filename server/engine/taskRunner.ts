@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import { TaskAbortedError, toStoredError } from '../errors.js';
 import type { ClaimedTask, TaskOutcome } from '../store/store.js';
@@ -77,6 +78,8 @@ export interface RunTaskDeps {
  */
 export function runTask(deps: RunTaskDeps, task: ClaimedTask): RunningTask {
   const controller = new AbortController();
+  // Every pending child wait listens on the task's signal; a fan-out over thousands is normal.
+  setMaxListeners(0, controller.signal);
   const slot = new TaskSlot(deps.slots);
   const running: RunningTask = {
     task,
