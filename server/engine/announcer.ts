@@ -4,6 +4,7 @@ import {
   type NotificationBackend,
 } from '../notifications/backend.js';
 import type { Changes } from '../store/store.js';
+import { encodeMessage } from '../notifications/channelBackend.js';
 
 /** Not in the spec: every execution change, for list subscriptions (dashboards). Same JSON as the execution channel. */
 export const EXECUTIONS_CHANNEL = 'senpuki:executions';
@@ -36,7 +37,7 @@ export class Announcer {
     }
     if (hasChannelListener(backend)) {
       for (const execution of changes.executions) {
-        sends.push(backend.publish(EXECUTIONS_CHANNEL, JSON.stringify({ execution_id: execution.id, state: execution.state })));
+        sends.push(backend.publish(EXECUTIONS_CHANNEL, encodeMessage({ execution_id: execution.id, state: execution.state })));
       }
       for (const queue of new Set(changes.wakeQueues)) sends.push(backend.publish(WORKER_WAKE_CHANNEL, queue));
     }

@@ -2,7 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { pino, type Logger } from 'pino';
 import { ExecutionError, NotFoundError, ValidationError, WaitTimeoutError } from '../errors.js';
 import type { NotificationBackend } from '../notifications/backend.js';
+import type { ChannelBackend } from '../notifications/channelBackend.js';
 import { MemoryBackend } from '../notifications/memoryBackend.js';
+import { PostgresNotifyBackend, type PostgresNotifyBackendOptions } from '../notifications/postgresNotifyBackend.js';
+import { RedisBackend, type RedisBackendOptions } from '../notifications/redisBackend.js';
+import type { PgliteLike } from '../store/pgliteListener.js';
+import type { PostgresDbOptions } from '../store/db.js';
+import type { EmbeddedDbOptions } from '../store/embeddedDb.js';
 import { ChangeFeed, DEFAULT_POLL_BACKOFF_FACTOR, DEFAULT_POLL_MAX_INTERVAL_MS, DEFAULT_POLL_MIN_INTERVAL_MS, type PollOptions } from '../realtime/changeFeed.js';
 import { Store, type ExecutionCursor, type ExecutionFilter } from '../store/store.js';
 import { Announcer } from './announcer.js';
@@ -65,6 +71,20 @@ export interface ListOptions {
 
 /** The engine: registers durable functions, dispatches and watches executions, runs workers. */
 export class Senpuki {
+  /** The spec's spellings: `Senpuki.backends.PostgresBackend(dsn)` (then `await backend.initDb()`). */
+  static readonly backends = {
+    PostgresBackend: (connectionString: string, options?: PostgresDbOptions): Store => Store.postgres(connectionString, options),
+    EmbeddedBackend: (options?: EmbeddedDbOptions): Promise<Store> => Store.embedded(options),
+  };
+
+  /** The spec's spellings: `Senpuki.notifications.RedisBackend(url)` and friends. */
+  static readonly notifications = {
+    RedisBackend: (url: string, options?: RedisBackendOptions): RedisBackend => new RedisBackend(url, options),
+    PostgresNotifyBackend: (source: string | PgliteLike, options?: PostgresNotifyBackendOptions): PostgresNotifyBackend =>
+      new PostgresNotifyBackend(source, options),
+    MemoryBackend: (): MemoryBackend => new MemoryBackend(),
+  };
+
   readonly store: Store;
   readonly notifications: NotificationBackend;
   readonly feed: ChangeFeed;
@@ -94,6 +114,12 @@ export class Senpuki {
       for (const worker of this.workers) worker.nudge(queue);
     });
     this.feed = new ChangeFeed({ store, notifications: this.notifications, pushReachesAllWriters: this.pushReachesAllWriters, ...this.poll });
+    // Messages are lost while the backend is down: when it drops, feeds re-read and switch to fast
+    // polling; when it is back, every watched row is re-read and workers look for work.
+    (this.notifications as Partial<ChannelBackend>).addConnectionListener?.call(this.notifications, () => {
+      this.feed.nudgeAll();
+      for (const worker of this.workers) worker.nudge();
+    });
   }
 
   /**

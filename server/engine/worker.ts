@@ -121,22 +121,32 @@ export class Worker {
   /** Starts claiming; resolves once the wake-up subscription is in place. */
   async start(): Promise<this> {
     if (this.stateValue !== 'starting') return this;
-    const backend = this.deps.notifications;
-    if (hasChannelListener(backend)) {
-      this.stopWakeListener = await backend
-        .listen(WORKER_WAKE_CHANNEL, (queue) => {
-          if (this.options.queues.includes(queue)) this.nudge();
-        })
-        .catch((error) => {
-          this.noteError(error, 'wake-up subscription failed; polling instead');
-          return undefined;
-        });
-    }
+    await this.listenForWakeUps();
     this.stateValue = 'ready';
     this.timers.push(setInterval(() => void this.heartbeat(), this.options.heartbeatIntervalMs));
     this.scheduleMaintenance();
     this.loop = this.claimLoop();
     return this;
+  }
+
+  /** Subscribes to dispatch wake-ups; while that fails, the loop polls and retries the subscription. */
+  private async listenForWakeUps(): Promise<void> {
+    const backend = this.deps.notifications;
+    if (!hasChannelListener(backend) || this.isStopping()) return;
+    try {
+      const stop = await backend.listen(WORKER_WAKE_CHANNEL, (queue) => this.nudge(queue));
+      if (this.isStopping()) return stop();
+      this.stopWakeListener = stop;
+    } catch (error) {
+      this.noteError(error, 'wake-up subscription failed; polling instead');
+      const retry = setTimeout(() => void this.listenForWakeUps(), this.deps.poll.pollMaxIntervalMs);
+      retry.unref();
+      this.timers.push(retry);
+    }
+  }
+
+  private isStopping(): boolean {
+    return this.stateValue === 'draining' || this.stateValue === 'stopped';
   }
 
   /** Wakes an idle claim loop (a task became runnable in one of our queues). */
@@ -216,7 +226,7 @@ export class Worker {
         }
       }
       if (claimedAll || this.nudged || this.stateValue !== 'ready') continue;
-      let waitMs = this.deps.pushReachesAllWriters ? this.deps.poll.pollMaxIntervalMs : idleMs;
+      let waitMs = this.deps.pushReachesAllWriters && this.stopWakeListener ? this.deps.poll.pollMaxIntervalMs : idleMs;
       if (limit > 0) {
         const dueMs = await this.deps.runtime.store.msUntilNextDue(this.options.queues).catch(() => undefined);
         if (dueMs !== undefined) waitMs = Math.min(waitMs, Math.max(1, Math.ceil(dueMs)));

@@ -25,6 +25,38 @@ export abstract class ChannelBackend implements NotificationBackend, ChannelList
   /** Called when a publish fails; the default is silent because callers must never fail on it. */
   onPublishError: (error: unknown, channel: string) => void = () => {};
 
+  private readonly connectionListeners = new Set<(connected: boolean) => void>();
+
+  /**
+   * Runs `listener(false)` when the backend loses its connection and `listener(true)` when it is
+   * back with every channel subscribed again. Messages sent in between are lost, so change feeds
+   * re-read their rows on both, and poll fast while disconnected. Returns a remover.
+   */
+  addConnectionListener(listener: (connected: boolean) => void): () => void {
+    this.connectionListeners.add(listener);
+    return () => this.connectionListeners.delete(listener);
+  }
+
+  /** Transports call this once resubscribed after an outage. Never throws. */
+  protected onReconnect(): void {
+    this.tellConnectionListeners(true);
+  }
+
+  /** Transports call this when the subscriber connection drops. Never throws. */
+  protected onDisconnect(): void {
+    this.tellConnectionListeners(false);
+  }
+
+  private tellConnectionListeners(connected: boolean): void {
+    for (const listener of [...this.connectionListeners]) {
+      try {
+        listener(connected);
+      } catch {
+        // One faulty listener must not stop the others, nor the transport.
+      }
+    }
+  }
+
   async publish(channel: string, payload: string): Promise<void> {
     try {
       await this.publishRaw(channel, payload);
@@ -42,13 +74,14 @@ export abstract class ChannelBackend implements NotificationBackend, ChannelList
   }
 
   notifyTaskUpdated(taskId: string, state: TaskState): Promise<void> {
-    const message: TaskMessage = { task_id: taskId, state };
-    return this.publish(taskChannel(taskId), JSON.stringify(message));
+    return this.publish(taskChannel(taskId), encodeMessage({ task_id: taskId, state } satisfies TaskMessage));
   }
 
   notifyExecutionUpdated(executionId: string, state: ExecutionState): Promise<void> {
-    const message: ExecutionMessage = { execution_id: executionId, state };
-    return this.publish(executionChannel(executionId), JSON.stringify(message));
+    return this.publish(
+      executionChannel(executionId),
+      encodeMessage({ execution_id: executionId, state } satisfies ExecutionMessage),
+    );
   }
 
   subscribeToTask(taskId: string, opts?: SubscribeOptions): AsyncIterable<TaskMessage> {
@@ -89,7 +122,6 @@ export abstract class ChannelBackend implements NotificationBackend, ChannelList
             expired = true;
             wake?.();
           }, expirySeconds * 1000);
-    timer?.unref();
     try {
       for (;;) {
         while (queue.length > 0) {
@@ -106,4 +138,14 @@ export abstract class ChannelBackend implements NotificationBackend, ChannelList
       unlisten();
     }
   }
+}
+
+/**
+ * Serialises a message exactly as the Python original does (`json.dumps`: `", "` and `": "`
+ * separators), so byte-comparing consumers on the same channels keep working.
+ */
+export function encodeMessage(message: TaskMessage | ExecutionMessage): string {
+  return `{${Object.entries(message)
+    .map(([key, value]) => `${JSON.stringify(key)}: ${JSON.stringify(value)}`)
+    .join(', ')}}`;
 }

@@ -83,6 +83,8 @@ export class ChangeFeed {
   private readonly poll: PollOptions;
   private readonly tasks: DataLoader<string, TaskRecord | undefined>;
   private readonly executions: DataLoader<string, ExecutionRecord | undefined>;
+  /** Open feeds, nudged together when the backend comes back after an outage. */
+  private readonly openFeeds = new Set<() => void>();
 
   constructor(private readonly config: ChangeFeedConfig) {
     this.poll = {
@@ -95,6 +97,11 @@ export class ChangeFeed {
     const batch = { cache: false, batchScheduleFn: (run: () => void) => setImmediate(run) };
     this.tasks = new DataLoader(async (ids) => byId(ids, await config.store.getTasks(ids)), batch);
     this.executions = new DataLoader(async (ids) => byId(ids, await config.store.getExecutions(ids)), batch);
+  }
+
+  /** Makes every open feed re-read now (messages may have been lost during a backend outage). */
+  nudgeAll(): void {
+    for (const nudge of this.openFeeds) nudge();
   }
 
   /** Reads one task through the batching loader. */
@@ -152,6 +159,7 @@ export class ChangeFeed {
       wake?.();
     };
     const channel = this.openChannel(source, nudge);
+    this.openFeeds.add(nudge);
     const onAbort = () => wake?.();
     signal?.addEventListener('abort', onAbort);
     try {
@@ -197,6 +205,7 @@ export class ChangeFeed {
       }
     } finally {
       signal?.removeEventListener('abort', onAbort);
+      this.openFeeds.delete(nudge);
       channel.close();
     }
   }
@@ -208,15 +217,23 @@ export class ChangeFeed {
     if (!backend) return { settled: Promise.resolve(), live: false, close() {} };
     if (hasChannelListener(backend)) {
       let unlisten: (() => void) | undefined;
-      const settled = backend.listen(source.channel, onMessage).then(
-        (stop) => {
-          if (closed) return stop();
-          unlisten = stop;
-          live = true;
-          onMessage(); // Confirmed late: anything published before now may have been missed.
-        },
-        () => {}, // Backend down: this feed polls.
-      );
+      let retry: NodeJS.Timeout | undefined;
+      const attempt = (): Promise<void> =>
+        backend.listen(source.channel, onMessage).then(
+          (stop) => {
+            if (closed) return stop();
+            unlisten = stop;
+            live = true;
+            onMessage(); // Confirmed late: anything published before now may have been missed.
+          },
+          () => {
+            // Backend down: this feed polls, and tries to subscribe again later.
+            if (closed) return;
+            retry = setTimeout(() => void attempt(), this.poll.pollMaxIntervalMs);
+            retry.unref();
+          },
+        );
+      const settled = attempt();
       return {
         settled,
         get live() {
@@ -224,6 +241,7 @@ export class ChangeFeed {
         },
         close() {
           closed = true;
+          clearTimeout(retry);
           unlisten?.();
         },
       };
