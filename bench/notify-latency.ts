@@ -6,8 +6,11 @@
  *   npm run bench          (all benches)     tsx bench/notify-latency.ts   (this one)
  *   REDIS_URL / DATABASE_URL override the local defaults; SAMPLES / WARMUP the loop sizes.
  *
- * To add a path (e.g. commit → waiter through the engine), write one `measure*` function that
- * returns latencies in ms and add it to PATHS.
+ * The "commit → waiter" paths go through the engine: a row update commits on Postgres, the
+ * notification is published, and a change-feed waiter (what `waitFor` and GraphQL subscriptions
+ * use) re-reads the row and yields it. Polling is the same waiter with no backend.
+ *
+ * To add a path, write one `measure*` function that returns latencies in ms and add it to PATHS.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
@@ -20,6 +23,9 @@ import type { ChannelListener } from '../server/notifications/backend.js';
 import { MemoryBackend } from '../server/notifications/memoryBackend.js';
 import { PostgresNotifyBackend } from '../server/notifications/postgresNotifyBackend.js';
 import { RedisBackend } from '../server/notifications/redisBackend.js';
+import type { NotificationBackend } from '../server/notifications/backend.js';
+import { ChangeFeed } from '../server/realtime/changeFeed.js';
+import { Store } from '../server/store/store.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -113,12 +119,55 @@ async function measurePgliteNotify(): Promise<number[]> {
   }
 }
 
+/** Samples of the engine paths (each one dispatches an execution). */
+const ENGINE_SAMPLES = Number(process.env.ENGINE_SAMPLES ?? 500);
+const POLLING_SAMPLES = Number(process.env.POLLING_SAMPLES ?? 100);
+
+/**
+ * Commit → waiter: an execution row is completed by an UPDATE (committed), the backend is told,
+ * and we time until a change-feed waiter on that row yields the completed version.
+ */
+async function measureCommitToWaiter(notifications: NotificationBackend | undefined, samples: number): Promise<number[]> {
+  const schema = `bench_${process.pid}`;
+  const store = Store.postgres(DATABASE_URL, { schema });
+  const feed = new ChangeFeed({ store, notifications, pushReachesAllWriters: notifications !== undefined });
+  try {
+    await store.initDb();
+    const latencies: number[] = [];
+    for (let i = 0; i < samples + Math.min(WARMUP, samples); i++) {
+      const { execution } = await store.createExecution({
+        id: crypto.randomUUID(), rootTaskId: crypto.randomUUID(), functionName: 'bench', args: [], queue: 'bench',
+        tags: [], priority: 0, delayMs: 0, maxAttempts: 1,
+      });
+      const updates = feed.watchExecution(execution.id);
+      await updates.next(); // the snapshot; the subscription is confirmed before it is read
+      const completed = updates.next();
+      await store.db.query(`UPDATE senpuki_executions SET state = 'completed', finished_at = now() WHERE id = $1`, [execution.id]);
+      const committed = performance.now();
+      void notifications?.notifyExecutionUpdated(execution.id, 'completed');
+      const { value } = await completed;
+      if (value?.state !== 'completed') throw new Error(`waiter saw ${value?.state}`);
+      if (i >= Math.min(WARMUP, samples)) latencies.push(performance.now() - committed);
+      await updates.return(undefined);
+    }
+    return latencies;
+  } finally {
+    await notifications?.close();
+    await store.db.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
+    await store.close();
+  }
+}
+
 const PATHS: Array<{ path: string; measure: () => Promise<number[]> }> = [
   { path: 'raw ioredis PUBLISH → message (baseline)', measure: measureRawRedis },
   { path: 'RedisBackend publish → listen', measure: measureRedisBackend },
   { path: 'PostgresNotifyBackend (Postgres) NOTIFY → LISTEN', measure: measurePostgresNotify },
   { path: 'PostgresNotifyBackend (PGlite) NOTIFY → LISTEN', measure: measurePgliteNotify },
   { path: 'MemoryBackend publish → listen', measure: measureMemory },
+  { path: 'commit → waiter, Redis', measure: () => measureCommitToWaiter(new RedisBackend(REDIS_URL), ENGINE_SAMPLES) },
+  { path: 'commit → waiter, Postgres NOTIFY', measure: () => measureCommitToWaiter(new PostgresNotifyBackend(DATABASE_URL), ENGINE_SAMPLES) },
+  { path: 'commit → waiter, in-process', measure: () => measureCommitToWaiter(new MemoryBackend(), ENGINE_SAMPLES) },
+  { path: 'commit → waiter, polling (100 ms → 5 s)', measure: () => measureCommitToWaiter(undefined, POLLING_SAMPLES) },
 ];
 
 function summarize(path: string, latencies: number[]): PathResult {
@@ -159,7 +208,7 @@ async function main(): Promise<void> {
   }
 
   console.log(`notify latency — ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGb} GB, node ${machine.node}`);
-  console.log(`sequential, ${SAMPLES} samples per path after ${WARMUP} warm-up; milliseconds\n`);
+  console.log(`sequential; ${SAMPLES} samples per publish path, ${ENGINE_SAMPLES} per commit → waiter path (${POLLING_SAMPLES} for polling), after a warm-up; milliseconds\n`);
   const header = ['path', 'count', 'p50', 'p90', 'p99', 'mean', 'max'];
   const measured = results.filter((r) => !r.skipped);
   const rows = measured.map((r) => [r.path, String(r.count), ...[r.p50Ms, r.p90Ms, r.p99Ms, r.meanMs, r.maxMs].map((v) => v!.toFixed(3))]);
