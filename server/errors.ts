@@ -56,6 +56,20 @@ export class WaitTimeoutError extends SenpukiError {
   }
 }
 
+/**
+ * Thrown inside a durable function by `ctx.waitForSignal(name, { timeoutMs })` when no signal of
+ * that name arrived in time. Catch it to take another path; a replay throws it again.
+ */
+export class SignalTimeoutError extends SenpukiError {
+  override name = 'SignalTimeoutError';
+  constructor(
+    readonly signalName: string,
+    readonly timeoutMs: number,
+  ) {
+    super('TIMEOUT', `No signal "${signalName}" arrived within ${timeoutMs} ms`);
+  }
+}
+
 /** The embedded store's data directory is held by another process. */
 export class StoreLockedError extends SenpukiError {
   override name = 'StoreLockedError';

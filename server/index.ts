@@ -1,6 +1,10 @@
 export { Senpuki } from './engine/senpuki.js';
 export type { DispatchOptions, ExecutionId, ListOptions, SenpukiOptions, WaitOptions } from './engine/senpuki.js';
-export type { Context } from './engine/context.js';
+export type { Context, SignalWaitOptions } from './engine/context.js';
+export type { DeadLetterListOptions } from './engine/deadLetters.js';
+export type { SenpukiHealth } from './engine/health.js';
+export type { RetentionOptions } from './engine/retention.js';
+export type { SignalSent } from './engine/signals.js';
 export { defineDurable } from './engine/registry.js';
 export type { DurableFunction, DurableOptions } from './engine/registry.js';
 export type { RetryPolicy } from './engine/retry.js';

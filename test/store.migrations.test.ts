@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { fork } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -73,10 +73,12 @@ describe('migrations on Postgres', { skip: !(await postgresAvailable()) && 'Post
     const schema = `t_migrate_${process.pid}`;
     const stores = Array.from({ length: 4 }, () => Store.postgres(POSTGRES_URL, { schema }));
     try {
+      const files = readdirSync(join(import.meta.dirname, '..', 'server', 'store', 'migrations')).filter((name) => name.endsWith('.sql'));
+      const ids = files.map((name) => Number.parseInt(name, 10)).sort((a, b) => a - b);
       const applied = await Promise.all(stores.map((store) => migrate(store.db)));
-      assert.deepEqual(applied.flat(), [1], 'exactly one starter applied migration 1');
+      assert.deepEqual(applied.flat(), ids, 'exactly one starter applied each migration, in order');
       const { rows } = await stores[0]!.db.query<{ id: number }>('SELECT id FROM senpuki_migrations ORDER BY id');
-      assert.deepEqual(rows.map((row) => row.id), [1]);
+      assert.deepEqual(rows.map((row) => row.id), ids);
     } finally {
       await Promise.all(stores.map((store) => store.close()));
       await dropSchema(schema);

@@ -1,11 +1,23 @@
 import { randomUUID } from 'node:crypto';
-import { ChildTaskError, TaskAbortedError } from '../errors.js';
+import type { Logger } from 'pino';
+import { ChildTaskError, SignalTimeoutError, TaskAbortedError, ValidationError } from '../errors.js';
 import type { ChangeFeed } from '../realtime/changeFeed.js';
 import type { NewChild, Store } from '../store/store.js';
 import type { Announcer } from './announcer.js';
+import { abortableDelay } from './delay.js';
+import { ProgressWriter } from './progressWriter.js';
 import type { ArgsOf, DurableFunction, Registry, ResultOf } from './registry.js';
-import type { Duration, Json, TaskRecord } from './types.js';
-import { toJson, toMs } from './validation.js';
+import { TERMINAL_TASK_STATES, type Duration, type Json, type TaskRecord } from './types.js';
+import { describe, toJson, toMs } from './validation.js';
+
+/** Largest JSON size of `ctx.setState(state)`: custom state is overwritten in place, never grows. */
+export const DEFAULT_MAX_CUSTOM_STATE_BYTES = 64 * 1024;
+const NAME_MAX_LENGTH = 200;
+
+export interface SignalWaitOptions {
+  /** Throw a SignalTimeoutError when no signal arrives within this long (default: wait forever). */
+  timeoutMs?: Duration;
+}
 
 /** What a durable function receives as its first argument. */
 export interface Context {
@@ -28,6 +40,19 @@ export interface Context {
   map(fn: string, items: unknown[]): Promise<unknown[]>;
   /** Sleeps durably: a re-run after a crash waits only for what is left. */
   sleep(duration: Duration): Promise<void>;
+  /**
+   * Waits for the next signal of this name sent to the execution (`senpuki.sendSignal`) and
+   * returns its payload. Signals sent before the wait are buffered; each is received by exactly
+   * one wait, in order. A replay receives the same payload again. While waiting, the task holds
+   * no worker slot. Throws a SignalTimeoutError after `timeoutMs`.
+   */
+  waitForSignal<T = Json>(name: string, options?: SignalWaitOptions): Promise<T>;
+  /** Reports progress on the execution (overwritten, written at most every 50 ms; the last value wins). */
+  progress(done: number, total: number, message?: string): void;
+  /** Adds `by` (default 1) to a counter of the execution; increments from many tasks add up. */
+  increment(counter: string, by?: number): void;
+  /** Replaces the execution's custom state: any JSON, readable by whoever watches the execution. */
+  setState(state: Json): void;
 }
 
 /** What a context needs from the worker that runs its task. */
@@ -39,6 +64,7 @@ export interface TaskRuntime {
   workerId: string;
   /** Frees the task's concurrency slot while `wait` is pending, and takes one back after. */
   suspend<T>(wait: Promise<T>): Promise<T>;
+  logger?: Logger;
 }
 
 interface Scheduled {
@@ -50,12 +76,21 @@ interface Scheduled {
 export class TaskContext implements Context {
   private callSequence = 0;
   private batch: Scheduled[] = [];
+  private readonly progressWriter: ProgressWriter;
 
   constructor(
     private readonly runtime: TaskRuntime,
     private readonly task: TaskRecord,
     readonly signal: AbortSignal,
-  ) {}
+  ) {
+    this.progressWriter = new ProgressWriter(
+      async (patch) => {
+        const { store, announcer, workerId } = this.runtime;
+        await announcer.announce(await store.updateProgress(task.executionId, task.id, workerId, patch));
+      },
+      (error) => this.runtime.logger?.warn({ err: error, taskId: task.id }, 'writing progress failed'),
+    );
+  }
 
   get executionId(): string {
     return this.task.executionId;
@@ -103,6 +138,76 @@ export class TaskContext implements Context {
     );
   }
 
+  async waitForSignal<T = Json>(name: string, options: SignalWaitOptions = {}): Promise<T> {
+    checkName(name, 'ctx.waitForSignal(name)');
+    const timeoutMs = options.timeoutMs === undefined ? undefined : toMs(options.timeoutMs, 'ctx.waitForSignal timeoutMs');
+    this.throwIfAborted();
+    // args[0] holds the timeout, so a replay of a wait that timed out can wait as long again.
+    const task = await this.schedule(this.newChild('signal', name, [timeoutMs ?? null], timeoutMs ?? 0));
+    const done = TERMINAL_TASK_STATES.has(task.state) ? task : await this.runtime.suspend(this.awaitSignal(task, timeoutMs));
+    if (done.state === 'completed') return (done.result ?? null) as T;
+    if (done.state === 'failed') throw new SignalTimeoutError(name, timeoutMs ?? 0);
+    throw new TaskAbortedError('cancelled');
+  }
+
+  progress(done: number, total: number, message?: string): void {
+    if (!(Number.isFinite(done) && Number.isFinite(total) && done >= 0 && total >= 0)) {
+      throw new ValidationError(`ctx.progress(done, total): both must be finite numbers of at least 0; got ${describe(done)}, ${describe(total)}`);
+    }
+    if (message !== undefined && (typeof message !== 'string' || message.length > 1000)) {
+      throw new ValidationError(`ctx.progress message must be a string of at most 1000 characters; got ${describe(message)}`);
+    }
+    this.progressWriter.report({ progress: message === undefined ? { done, total } : { done, total, message } });
+  }
+
+  increment(counter: string, by = 1): void {
+    checkName(counter, 'ctx.increment(counter)');
+    if (!Number.isFinite(by)) throw new ValidationError(`ctx.increment("${counter}", by): by must be a finite number; got ${describe(by)}`);
+    this.progressWriter.report({ increments: { [counter]: by } });
+  }
+
+  setState(state: Json): void {
+    const json = toJson(state, 'ctx.setState(state)');
+    const bytes = Buffer.byteLength(JSON.stringify(json));
+    if (bytes > DEFAULT_MAX_CUSTOM_STATE_BYTES) {
+      throw new ValidationError(`ctx.setState(state) got ${bytes} bytes of JSON; the limit is ${DEFAULT_MAX_CUSTOM_STATE_BYTES}. Keep a summary here and store the rest elsewhere.`);
+    }
+    this.progressWriter.report({ customState: json });
+  }
+
+  /** Writes the progress still coalescing; the runner calls it before writing the task's outcome. */
+  flushProgress(): Promise<void> {
+    return this.progressWriter.flush();
+  }
+
+  /**
+   * Waits for a signal wait to end. With a timeout, this context also ends it when the time
+   * (by the database clock) has come; a signal delivered meanwhile wins under the same lock.
+   */
+  private async awaitSignal(task: TaskRecord, timeoutMs: number | undefined): Promise<TaskRecord> {
+    if (timeoutMs === undefined) return this.runtime.feed.waitForTask(task.id, this.signal);
+    const stop = new AbortController();
+    void (async () => {
+      const { store, announcer } = this.runtime;
+      while (!stop.signal.aborted) {
+        try {
+          const remainingMs = await store.msUntil(task.scheduledFor);
+          if (remainingMs > 0) await abortableDelay(remainingMs, stop.signal);
+          const changes = await store.expireSignalWait(task.id);
+          await announcer.announce(changes);
+          if (changes.tasks.length > 0 || (await store.getTask(task.id))?.state !== 'waiting') return;
+        } catch {
+          if (!stop.signal.aborted) await abortableDelay(1000, stop.signal).catch(() => {}); // Store trouble: try again.
+        }
+      }
+    })();
+    try {
+      return await this.runtime.feed.waitForTask(task.id, this.signal);
+    } finally {
+      stop.abort();
+    }
+  }
+
   private prepareCalls(fn: DurableFunction | string, argLists: unknown[][]): NewChild[] {
     this.throwIfAborted();
     const definition = this.runtime.registry.resolve(fn);
@@ -110,7 +215,9 @@ export class TaskContext implements Context {
       const json = toJson(args, `${definition.name} argument list${argLists.length > 1 ? ` #${index}` : ''}`) as Json[];
       const child = this.newChild('function', definition.name, json, 0);
       child.queue = definition.queue;
-      child.tags = definition.tags;
+      // Untagged functions inherit the caller's tags, so a worker that serves only some tags can
+      // run a whole workflow dispatched with them.
+      child.tags = definition.tags.length ? definition.tags : this.task.tags;
       child.priority = definition.priority || this.task.priority;
       child.maxAttempts = definition.retry.maxAttempts;
       return child;
@@ -174,17 +281,8 @@ export class TaskContext implements Context {
   }
 }
 
-function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
+function checkName(name: unknown, what: string): asserts name is string {
+  if (typeof name !== 'string' || name.length === 0 || name.length > NAME_MAX_LENGTH) {
+    throw new ValidationError(`${what} must be a non-empty string of at most ${NAME_MAX_LENGTH} characters; got ${describe(name)}`);
+  }
 }

@@ -1,7 +1,7 @@
 import { ValidationError, NotFoundError } from '../errors.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.js';
 import type { Context } from './context.js';
-import type { Json } from './types.js';
+import type { Duration, Json } from './types.js';
 import { toMs, describe } from './validation.js';
 
 export const DEFAULT_QUEUE = 'default';
@@ -19,6 +19,13 @@ export interface DurableOptions {
   priority?: number;
   /** Shown in the `functions` query and the dashboard. */
   description?: string;
+  /**
+   * At most this many tasks of the function run at once, across all workers (orchestrators
+   * waiting on children count as running). Declare the same value on every worker.
+   */
+  maxConcurrent?: number;
+  /** Reuse a completed result for the same JSON arguments for `ttlMs` instead of running again. */
+  cache?: { ttlMs: Duration };
 }
 
 /** The body of a durable function: JSON arguments in, JSON result out. */
@@ -33,6 +40,8 @@ export interface DurableFunction<A extends unknown[] = any[], R = unknown> {
   readonly tags: string[];
   readonly priority: number;
   readonly description: string | undefined;
+  readonly maxConcurrent: number | undefined;
+  readonly cache: { readonly ttlMs: number } | undefined;
 }
 
 export type ArgsOf<F> = F extends DurableFunction<infer A, any> ? A : never;
@@ -68,7 +77,25 @@ export function defineDurable<A extends unknown[], R>(
     tags: checkTags(options.tags ?? []),
     priority: checkPriority(options.priority ?? 0),
     description: options.description,
+    maxConcurrent: checkMaxConcurrent(name, options.maxConcurrent),
+    cache: options.cache === undefined ? undefined : Object.freeze({ ttlMs: checkCacheTtl(name, options.cache) }),
   });
+}
+
+function checkMaxConcurrent(name: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (!Number.isInteger(value) || (value as number) < 1) {
+    throw new ValidationError(`${name}: maxConcurrent must be a positive integer (leave it out for no limit); got ${describe(value)}`);
+  }
+  return value as number;
+}
+
+function checkCacheTtl(name: string, cache: unknown): number {
+  const ttl = (cache as { ttlMs?: unknown } | null)?.ttlMs;
+  if (ttl === undefined) throw new ValidationError(`${name}: cache needs a ttlMs, e.g. { cache: { ttlMs: '10m' } }`);
+  const ttlMs = toMs(ttl as Duration, `${name}: cache.ttlMs`);
+  if (ttlMs < 1) throw new ValidationError(`${name}: cache.ttlMs must be at least 1 ms; got ${describe(ttl)}`);
+  return ttlMs;
 }
 
 export function checkQueue(queue: unknown): string {

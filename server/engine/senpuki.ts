@@ -12,6 +12,8 @@ import type { EmbeddedDbOptions } from '../store/embeddedDb.js';
 import { ChangeFeed, DEFAULT_POLL_BACKOFF_FACTOR, DEFAULT_POLL_MAX_INTERVAL_MS, DEFAULT_POLL_MIN_INTERVAL_MS, type PollOptions } from '../realtime/changeFeed.js';
 import { Store, type ExecutionCursor, type ExecutionFilter } from '../store/store.js';
 import { Announcer } from './announcer.js';
+import { discardDeadLetter, listDeadLetters, replayDeadLetter, type DeadLetterListOptions } from './deadLetters.js';
+import { checkHealth, type SenpukiHealth } from './health.js';
 import {
   Registry,
   checkPriority,
@@ -24,7 +26,9 @@ import {
   type DurableOptions,
   type ResultOf,
 } from './registry.js';
-import type { Duration, ExecutionRecord, Json, TaskRecord } from './types.js';
+import { toRetentionPolicy, type RetentionOptions } from './retention.js';
+import { sendSignal, type SignalSent } from './signals.js';
+import type { DeadLetterRecord, Duration, ExecutionRecord, Json, TaskRecord } from './types.js';
 import { assertUuid, describe, toJson, toMs } from './validation.js';
 import { Worker, type WorkerOptions } from './worker.js';
 
@@ -41,9 +45,11 @@ export interface SenpukiOptions extends Partial<PollOptions> {
   notifications?: NotificationBackend;
   /** The spec's name for `notifications`. */
   notificationBackend?: NotificationBackend;
-  /** Largest JSON size of a dispatch's arguments. Default 1 MiB. */
+  /** Largest JSON size of a dispatch's arguments (and of a signal's payload). Default 1 MiB. */
   maxArgsBytes?: number;
   logger?: Logger;
+  /** Old rows the workers of this instance remove; `serve({ retention })` overrides it per worker. Default: keep everything. */
+  retention?: RetentionOptions;
 }
 
 export interface DispatchOptions {
@@ -94,6 +100,7 @@ export class Senpuki {
   private readonly poll: PollOptions;
   private readonly maxArgsBytes: number;
   private readonly workers = new Set<Worker>();
+  private readonly retention: RetentionOptions | undefined;
   private closing: Promise<void> | undefined;
 
   constructor(options: SenpukiOptions) {
@@ -110,6 +117,8 @@ export class Senpuki {
       pollBackoffFactor: options.pollBackoffFactor ?? DEFAULT_POLL_BACKOFF_FACTOR,
     };
     this.maxArgsBytes = options.maxArgsBytes ?? DEFAULT_MAX_ARGS_BYTES;
+    toRetentionPolicy(options.retention); // Bad retention options fail here, not in a worker's tick.
+    this.retention = options.retention;
     this.announcer = new Announcer(this.notifications, (queue) => {
       for (const worker of this.workers) worker.nudge(queue);
     });
@@ -129,6 +138,11 @@ export class Senpuki {
   get pushReachesAllWriters(): boolean {
     const scope = (this.notifications as { scope?: string }).scope;
     return scope !== 'process' || this.store.kind === 'pglite';
+  }
+
+  /** The polling intervals this instance's feeds use (list subscriptions follow them too). */
+  get pollOptions(): Readonly<PollOptions> {
+    return this.poll;
   }
 
   /** Registers a durable function under `name` (what GraphQL's `dispatch` refers to). */
@@ -254,6 +268,50 @@ export class Senpuki {
     return this.store.listTasks(executionId);
   }
 
+  /**
+   * Sends a signal to an execution: the oldest `ctx.waitForSignal(name)` waiting in it receives
+   * `payload`, or the next one to start does (signals queue, each reaching exactly one wait, in
+   * order). NotFoundError for an unknown execution, ConflictError for one that has finished.
+   */
+  sendSignal(executionId: string, name: string, payload?: unknown): Promise<SignalSent> {
+    return sendSignal({ store: this.store, announcer: this.announcer, maxPayloadBytes: this.maxArgsBytes }, executionId, name, payload);
+  }
+
+  /** Tasks that failed for good (retries exhausted or non-retryable), newest first. */
+  listDeadLetters(options: DeadLetterListOptions = {}): Promise<DeadLetterRecord[]> {
+    return listDeadLetters(this.store, options);
+  }
+
+  async countDeadLetters(filter: Omit<DeadLetterListOptions, 'limit' | 'offset'> = {}): Promise<number> {
+    if (filter.executionId !== undefined) assertUuid(filter.executionId, 'executionId');
+    return this.store.countDeadLetters(filter);
+  }
+
+  /** Removes a dead letter without replaying it; NotFoundError when there is none. */
+  discardDeadLetter(id: string): Promise<void> {
+    return discardDeadLetter(this.store, id);
+  }
+
+  /**
+   * Runs a dead letter's task again; its failed execution goes back to `running` and continues
+   * where it failed, without re-running completed steps. Resolves with the execution id.
+   */
+  replayDeadLetter(id: string): Promise<ExecutionId> {
+    return replayDeadLetter(this.store, this.announcer, id);
+  }
+
+  /** Removes expired rows now (what workers do every `retention.intervalMs`); for a cron job. */
+  async purgeExpired(retention: RetentionOptions | undefined = this.retention) {
+    const policy = toRetentionPolicy(retention);
+    if (!policy) throw new ValidationError('purgeExpired needs retention options, e.g. { completedMs: "7d", deadLettersMs: "30d" }');
+    return this.store.purgeExpired(policy.ages, policy.batchSize);
+  }
+
+  /** For liveness/readiness probes: a store ping and the state of this instance's workers. */
+  health(): Promise<SenpukiHealth> {
+    return checkHealth(this.store, this.workers);
+  }
+
   /** Starts a worker in this process; resolves once it is claiming. */
   async serve(options: WorkerOptions = {}): Promise<Worker> {
     if (this.closing) throw new ValidationError('This Senpuki is closed');
@@ -271,7 +329,7 @@ export class Senpuki {
         functionNames: () => this.registry.names(),
         defaultQueues: () => [...new Set(['default', ...this.registry.list().map((fn) => fn.queue)])],
       },
-      options,
+      { ...options, retention: options.retention ?? this.retention },
     );
     this.workers.add(worker);
     const stop = worker.stop.bind(worker);

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { TaskAbortedError, toStoredError } from '../errors.js';
 import type { ClaimedTask, TaskOutcome } from '../store/store.js';
 import { TaskContext, type TaskRuntime } from './context.js';
+import { argsHash } from './resultCache.js';
 import { isRetryable, retryDelayMs } from './retry.js';
 import type { Semaphore } from './semaphore.js';
 import { toJson } from './validation.js';
@@ -96,6 +97,11 @@ export function runTask(deps: RunTaskDeps, task: ClaimedTask): RunningTask {
     } finally {
       slot.release();
     }
+    const definition = deps.runtime.registry.get(task.functionName);
+    // A slot of a limited function came free: wake the workers that may have rows waiting for it.
+    if (definition?.maxConcurrent !== undefined) {
+      await deps.runtime.announcer.announce({ tasks: [], executions: [], wakeQueues: [task.queue] });
+    }
   })();
   return running;
 }
@@ -110,9 +116,18 @@ async function execute(
   let outcome: TaskOutcome;
   try {
     if (!definition) throw new Error(`No durable function named "${task.functionName}" is registered on this worker`);
-    const context = new TaskContext({ ...deps.runtime, suspend: (wait) => slot.suspend(wait) }, task, signal);
-    const result = await definition.body(context, ...task.args);
-    outcome = { kind: 'completed', result: toJson(result === undefined ? null : result, `${task.functionName} result`) };
+    const cache = definition.cache && { argsHash: argsHash(task.args), ttlMs: definition.cache.ttlMs };
+    const hit = cache && (await deps.runtime.store.getCachedResult(task.functionName, cache.argsHash));
+    if (hit) return { kind: 'completed', result: hit.result };
+    const context = new TaskContext({ ...deps.runtime, suspend: (wait) => slot.suspend(wait), logger: deps.logger }, task, signal);
+    let result: unknown;
+    try {
+      result = await definition.body(context, ...task.args);
+    } finally {
+      await context.flushProgress();
+    }
+    const json = toJson(result === undefined ? null : result, `${task.functionName} result`);
+    outcome = cache ? { kind: 'completed', result: json, cache } : { kind: 'completed', result: json };
   } catch (error) {
     const stored = toStoredError(error);
     outcome =

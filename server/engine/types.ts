@@ -4,7 +4,7 @@
  * Execution states:
  *
  *   pending ──► running ──► completed
- *      │           ├──────► failed
+ *      │           ├──────► failed ──► running   (only replayDeadLetter, only from failed)
  *      │           ├──────► timed_out      (maxDuration passed)
  *      └───────────┴──────► cancelling ──► cancelled
  *
@@ -14,7 +14,9 @@
  *      ▲           ├──────► failed         (retries exhausted or non-retryable)
  *      └── retry ──┤
  *   waiting ───────┴──────► completed      (sleep due / signal delivered)
+ *      └──────────────────► failed         (signal wait timed out)
  *   any non-terminal ─────► cancelled      (its execution was cancelled or timed out)
+ *   failed / cancelled ───► pending / waiting  (replayDeadLetter of a failed execution)
  */
 
 export const EXECUTION_STATES = [

@@ -6,27 +6,24 @@
  * ready:    claim while slots are free; when idle, sleep until a wake-up (a dispatch announced on
  *           the notification backend or in-process), the next delayed task, or a poll tick.
  * draining: claim nothing; running tasks get `drainTimeoutMs` to finish; tasks only waiting (on
- *           children, sleeps) and those still running after the timeout are handed back, and
- *           another worker resumes them without re-running their completed steps.
+ *           children, sleeps, signals) and those still running after the timeout are handed
+ *           back, and another worker resumes them without re-running their completed steps.
  *
  * Alongside: a heartbeat renews the leases of every task held here and aborts tasks whose
  * execution was cancelled or timed out, or whose lease was lost; a maintenance tick takes back
- * expired leases of dead workers and times out executions past their deadline.
+ * expired leases of dead workers, times out executions past their deadline and, when retention
+ * is configured, removes old rows (one worker at a time).
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { TaskAbortedError, type AbortCause } from '../errors.js';
-import {
-  WORKER_WAKE_CHANNEL,
-  executionChannel,
-  hasChannelListener,
-  type NotificationBackend,
-} from '../notifications/backend.js';
+import { WORKER_WAKE_CHANNEL, hasChannelListener, type NotificationBackend } from '../notifications/backend.js';
 import type { TaskRuntime } from './context.js';
+import { ABORTING_STATES, ExecutionWatchers } from './executionWatchers.js';
+import { RetentionRunner, toRetentionPolicy, type RetentionOptions } from './retention.js';
 import { Semaphore } from './semaphore.js';
 import { runTask, type RunningTask } from './taskRunner.js';
-import type { ExecutionState } from './types.js';
 import type { PollOptions } from '../realtime/changeFeed.js';
 
 export const DEFAULT_CONCURRENCY = 10;
@@ -52,6 +49,8 @@ export interface WorkerOptions {
   /** Orchestrators that may wait in memory at once. Default 10,000. */
   maxSuspended?: number;
   workerId?: string;
+  /** Removes old executions, dead letters and idempotency keys (default: the Senpuki's `retention`). */
+  retention?: RetentionOptions;
 }
 
 export type WorkerState = 'starting' | 'ready' | 'draining' | 'stopped';
@@ -75,21 +74,14 @@ export interface WorkerDeps {
   defaultQueues: () => string[];
 }
 
-const ABORTING_STATES: Partial<Record<ExecutionState, AbortCause>> = {
-  cancelling: 'cancelled',
-  cancelled: 'cancelled',
-  timed_out: 'timed_out',
-  failed: 'cancelled',
-  completed: 'cancelled',
-};
-
 export class Worker {
   readonly id: string;
   private stateValue: WorkerState = 'starting';
   private readonly slots: Semaphore;
   private readonly running = new Map<string, RunningTask>();
-  private readonly executionListeners = new Map<string, { count: number; stop?: () => void }>();
-  private readonly options: Required<Omit<WorkerOptions, 'tags' | 'workerId'>> & { tags?: string[] };
+  private readonly executions: ExecutionWatchers;
+  private readonly options: Required<Omit<WorkerOptions, 'tags' | 'workerId' | 'retention'>> & { tags?: string[] };
+  private readonly retention: RetentionRunner | undefined;
   private nudged = false;
   private wake: (() => void) | undefined;
   private timers: NodeJS.Timeout[] = [];
@@ -112,6 +104,9 @@ export class Worker {
       maxSuspended: options.maxSuspended ?? DEFAULT_MAX_SUSPENDED,
     };
     this.slots = new Semaphore(this.options.concurrency, () => this.nudge());
+    const retention = toRetentionPolicy(options.retention);
+    this.retention = retention && new RetentionRunner(retention);
+    this.executions = new ExecutionWatchers(deps.notifications, (executionId, cause) => this.abortExecution(executionId, cause));
   }
 
   get state(): WorkerState {
@@ -192,8 +187,7 @@ export class Worker {
     await Promise.race([Promise.allSettled([...this.running.values()].map((task) => task.done)), sleep(5000)]);
     for (const timer of this.timers) clearInterval(timer);
     this.stopWakeListener?.();
-    for (const listener of this.executionListeners.values()) listener.stop?.();
-    this.executionListeners.clear();
+    this.executions.close();
     this.stateValue = 'stopped';
   }
 
@@ -210,6 +204,7 @@ export class Worker {
             queues: this.options.queues,
             tags: this.options.tags,
             functionNames: this.deps.functionNames(),
+            limits: this.concurrencyLimits(),
             limit,
             leaseMs: this.options.leaseMs,
           });
@@ -228,12 +223,27 @@ export class Worker {
       if (claimedAll || this.nudged || this.stateValue !== 'ready') continue;
       let waitMs = this.deps.pushReachesAllWriters && this.stopWakeListener ? this.deps.poll.pollMaxIntervalMs : idleMs;
       if (limit > 0) {
-        const dueMs = await this.deps.runtime.store.msUntilNextDue(this.options.queues).catch(() => undefined);
-        if (dueMs !== undefined) waitMs = Math.min(waitMs, Math.max(1, Math.ceil(dueMs)));
+        const dueMs = await this.deps.runtime.store
+          .msUntilNextDue({
+            queues: this.options.queues,
+            functionNames: this.deps.functionNames(),
+            tags: this.options.tags,
+            limitedFunctions: Object.keys(this.concurrencyLimits()),
+          })
+          .catch(() => undefined);
+        // Due now yet not claimed: another worker is taking it; look again soon, without spinning.
+        if (dueMs !== undefined) waitMs = Math.min(waitMs, dueMs > 0 ? Math.ceil(dueMs) : this.deps.poll.pollMinIntervalMs);
       }
       await this.idle(waitMs);
       if (!this.nudged) idleMs = Math.min(this.deps.poll.pollMaxIntervalMs, idleMs * this.deps.poll.pollBackoffFactor);
     }
+  }
+
+  /** `maxConcurrent` of the registered functions that declare one. */
+  private concurrencyLimits(): Record<string, number> {
+    const limits: Record<string, number> = {};
+    for (const fn of this.deps.runtime.registry.list()) if (fn.maxConcurrent !== undefined) limits[fn.name] = fn.maxConcurrent;
+    return limits;
   }
 
   private idle(ms: number): Promise<void> {
@@ -261,49 +271,11 @@ export class Worker {
       task,
     );
     this.running.set(task.id, running);
-    this.watchExecution(task.executionId);
+    this.executions.watch(task.executionId);
     void running.done.finally(() => {
       this.running.delete(task.id);
-      this.unwatchExecution(task.executionId);
+      this.executions.unwatch(task.executionId);
     });
-  }
-
-  /** Listens on the execution's channel so a cancel reaches its running tasks at once. */
-  private watchExecution(executionId: string): void {
-    const existing = this.executionListeners.get(executionId);
-    if (existing) {
-      existing.count++;
-      return;
-    }
-    const entry: { count: number; stop?: () => void } = { count: 1 };
-    this.executionListeners.set(executionId, entry);
-    const backend = this.deps.notifications;
-    if (!hasChannelListener(backend)) return;
-    backend
-      .listen(executionChannel(executionId), (payload) => {
-        let state: ExecutionState | undefined;
-        try {
-          state = (JSON.parse(payload) as { state?: ExecutionState }).state;
-        } catch {
-          return;
-        }
-        const cause = state && ABORTING_STATES[state];
-        if (cause) this.abortExecution(executionId, cause);
-      })
-      .then(
-        (stop) => {
-          if (this.executionListeners.get(executionId) === entry) entry.stop = stop;
-          else stop();
-        },
-        () => {}, // The heartbeat still catches the cancel.
-      );
-  }
-
-  private unwatchExecution(executionId: string): void {
-    const entry = this.executionListeners.get(executionId);
-    if (!entry || --entry.count > 0) return;
-    this.executionListeners.delete(executionId);
-    entry.stop?.();
   }
 
   private abortExecution(executionId: string, cause: AbortCause): void {
@@ -340,6 +312,7 @@ export class Worker {
         const { store, announcer } = this.deps.runtime;
         await announcer.announce(await store.reapExpiredLeases());
         await announcer.announce(await store.timeOutExpired());
+        await this.retention?.tick(store);
       } catch (error) {
         this.noteError(error, 'maintenance failed');
       }

@@ -65,7 +65,11 @@ export class RedisBackend extends ChannelBackend {
     this.subscriptions = new SharedSubscriptions(
       {
         subscribe: async (channel) => {
-          await this.subscriberLink().connection.subscribe(channel);
+          const link = this.subscriberLink();
+          // ioredis lets SUBSCRIBE overtake its INFO ready check on a fresh connection, which then
+          // fails the check ("Connection in subscriber mode"): subscribe only once it is ready.
+          await link.whenReady(options.subscribeTimeoutMs ?? DEFAULT_REDIS_SUBSCRIBE_TIMEOUT_MS);
+          await link.connection.subscribe(channel);
         },
         unsubscribe: async (channel) => {
           await this.subscriberLink().connection.unsubscribe(channel);

@@ -175,7 +175,9 @@ export class ChangeFeed {
       }
       let intervalMs = this.poll.pollMinIntervalMs;
       while (!source.isTerminal(row)) {
-        if (!changed) {
+        // An abort that came while a read was in flight found no `wake` to call: check it here,
+        // or the wait would sit out a whole poll interval (up to pollMaxIntervalMs).
+        if (!changed && !signal?.aborted) {
           const relaxed = channel.live && this.config.pushReachesAllWriters && isConnected(this.config.notifications);
           const waitMs = relaxed ? this.poll.pollMaxIntervalMs : intervalMs;
           await new Promise<void>((resolve) => {

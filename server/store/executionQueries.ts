@@ -93,7 +93,8 @@ export interface ExecutionCursor {
   id: string;
 }
 
-function filterSql(filter: ExecutionFilter, params: unknown[]): string {
+/** The WHERE clause of `filter`, pushing its values onto `params`. */
+export function filterSql(filter: ExecutionFilter, params: unknown[]): string {
   const where: string[] = [];
   const add = (sql: (placeholder: string) => string, value: unknown) => {
     params.push(value);

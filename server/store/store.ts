@@ -1,5 +1,15 @@
-import type { DeadLetterRecord, ExecutionRecord, TaskRecord } from '../engine/types.js';
-import type { Changes } from './changes.js';
+import type { DeadLetterRecord, ExecutionRecord, Json, TaskRecord } from '../engine/types.js';
+import { selectCachedResult } from './cacheQueries.js';
+import { mergeChanges, type Changes } from './changes.js';
+import { claimTasks, msUntilNextDue, type ClaimOptions, type NextDueOptions } from './claimQueries.js';
+import {
+  countDeadLetterRows,
+  deleteDeadLetter,
+  replayDeadLetter,
+  selectDeadLetter,
+  selectDeadLetterPage,
+  type DeadLetterFilter,
+} from './deadLetterQueries.js';
 import { createPostgresDb, type Db, type PostgresDbOptions } from './db.js';
 import { createEmbeddedDb, type EmbeddedDbOptions } from './embeddedDb.js';
 import {
@@ -13,27 +23,40 @@ import {
   type NewExecution,
 } from './executionQueries.js';
 import { reapExpiredLeases, requestCancel, timeOutExpired } from './lifecycleQueries.js';
-import { migrate } from './migrate.js';
-import { toDeadLetter, type DeadLetterRow } from './rows.js';
 import {
-  claimTasks,
+  ping,
+  selectExecutionPageExact,
+  selectExecutionsChangedAfter,
+  selectMaxExecutionChangeSeq,
+  type ExactExecutionCursor,
+  type ExecutionPageRow,
+} from './listingQueries.js';
+import { migrate } from './migrate.js';
+import { updateExecutionProgress, type ProgressPatch } from './progressQueries.js';
+import { purgeBatch, type PurgeCounts, type RetentionAges } from './retentionQueries.js';
+import { deliverToScheduledWaits, expireSignalWait, insertSignal, selectBufferedSignals, type NewSignal } from './signalQueries.js';
+import {
   completeDueSleep,
   msUntil,
-  msUntilNextDue,
   renewLeases,
   selectExecutionTasks,
   selectTask,
   selectTasks,
   settleTask,
   upsertChildren,
-  type ClaimOptions,
   type NewChild,
   type TaskOutcome,
 } from './taskQueries.js';
 
 export type { Changes } from './changes.js';
 export type { ExecutionCursor, ExecutionFilter, NewExecution } from './executionQueries.js';
-export type { ClaimOptions, ClaimedTask, NewChild, TaskOutcome } from './taskQueries.js';
+export type { NewChild, TaskOutcome } from './taskQueries.js';
+export type { ClaimOptions, ClaimedTask, NextDueOptions } from './claimQueries.js';
+export type { DeadLetterFilter, ReplayOutcome } from './deadLetterQueries.js';
+export type { ProgressPatch } from './progressQueries.js';
+export type { PurgeCounts, RetentionAges } from './retentionQueries.js';
+export type { NewSignal, SendSignalOutcome } from './signalQueries.js';
+export type { ExactExecutionCursor, ExecutionPageRow } from './listingQueries.js';
 
 /**
  * Everything the engine reads and writes, on real Postgres or embedded PGlite alike. Migrations
@@ -106,8 +129,8 @@ export class Store {
   claimTasks(options: ClaimOptions) {
     return this.use((db) => claimTasks(db, options));
   }
-  msUntilNextDue(queues: string[]) {
-    return this.use((db) => msUntilNextDue(db, queues));
+  msUntilNextDue(options: NextDueOptions) {
+    return this.use((db) => msUntilNextDue(db, options));
   }
   renewLeases(workerId: string, taskIds: string[], leaseMs: number) {
     return this.use((db) => renewLeases(db, workerId, taskIds, leaseMs));
@@ -115,8 +138,16 @@ export class Store {
   settleTask(taskId: string, executionId: string, workerId: string, outcome: TaskOutcome): Promise<Changes | undefined> {
     return this.use((db) => db.transaction((tx) => settleTask(tx, taskId, executionId, workerId, outcome)));
   }
+  /** Upserts an orchestrator's children by call key; signal waits among them take buffered signals in the same transaction. */
   scheduleChildren(parentTaskId: string, workerId: string, children: NewChild[]) {
-    return this.use((db) => db.transaction((tx) => upsertChildren(tx, parentTaskId, workerId, children)));
+    return this.use((db) =>
+      db.transaction(async (tx) => {
+        const outcome = await upsertChildren(tx, parentTaskId, workerId, children);
+        if (!outcome.ok || !outcome.tasks.some((task) => task.kind === 'signal')) return outcome;
+        const delivered = await deliverToScheduledWaits(tx, outcome.tasks[0]!.executionId, outcome.tasks);
+        return { ...outcome, tasks: delivered.tasks, changes: mergeChanges(outcome.changes, delivered.changes) };
+      }),
+    );
   }
   completeDueSleep(taskId: string) {
     return this.use((db) => completeDueSleep(db, taskId));
@@ -133,18 +164,81 @@ export class Store {
     return this.use((db) => reapExpiredLeases(db, limit));
   }
 
-  listDeadLetters(limit = 50, offset = 0): Promise<DeadLetterRecord[]> {
+  /** Buffers a signal and hands it to the oldest waiting wait of its name, atomically. */
+  sendSignal(signal: NewSignal) {
+    return this.use((db) => db.transaction((tx) => insertSignal(tx, signal)));
+  }
+  /** Fails a signal wait whose timeout has passed, unless a signal reached it first. */
+  expireSignalWait(taskId: string) {
+    return this.use((db) => db.transaction((tx) => expireSignalWait(tx, taskId)));
+  }
+  /** Signals sent to an execution that no wait has taken yet, oldest first. */
+  listBufferedSignals(executionId: string) {
+    return this.use((db) => selectBufferedSignals(db, executionId));
+  }
+
+  /** Dead letters, newest first. */
+  listDeadLetters(limit = 50, offset = 0, filter: DeadLetterFilter = {}): Promise<DeadLetterRecord[]> {
+    return this.use((db) => selectDeadLetterPage(db, filter, { limit, offset }));
+  }
+  countDeadLetters(filter: DeadLetterFilter = {}): Promise<number> {
+    return this.use((db) => countDeadLetterRows(db, filter));
+  }
+  getDeadLetter(id: string): Promise<DeadLetterRecord | undefined> {
+    return this.use((db) => selectDeadLetter(db, id));
+  }
+  discardDeadLetter(id: string): Promise<boolean> {
+    return this.use((db) => deleteDeadLetter(db, id));
+  }
+  replayDeadLetter(id: string) {
+    return this.use((db) => db.transaction((tx) => replayDeadLetter(tx, id)));
+  }
+
+  /** A function's cached result for these arguments, unless expired. */
+  getCachedResult(functionName: string, argsHash: string): Promise<{ result: Json } | undefined> {
+    return this.use((db) => selectCachedResult(db, functionName, argsHash));
+  }
+  /** Writes a running task's progress, counters and custom state onto its execution (fenced by the lease). */
+  updateProgress(executionId: string, taskId: string, workerId: string, patch: ProgressPatch): Promise<Changes> {
+    return this.use((db) => updateExecutionProgress(db, executionId, taskId, workerId, patch));
+  }
+
+  /**
+   * Removes expired rows in batches of `batchSize`, at most `maxBatches` per call. `skipped` is
+   * true when another worker was running retention (one at a time across all processes).
+   */
+  purgeExpired(ages: RetentionAges, batchSize = 100, maxBatches = 10): Promise<PurgeCounts & { skipped: boolean }> {
     return this.use(async (db) => {
-      const { rows } = await db.query<DeadLetterRow>(
-        `SELECT * FROM senpuki_dead_letters ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2`,
-        [limit, offset],
-      );
-      return rows.map(toDeadLetter);
+      const total = { executions: 0, deadLetters: 0, idempotencyKeys: 0, cachedResults: 0, skipped: false };
+      for (let batch = 0; batch < maxBatches; batch++) {
+        const counts = await db.transaction((tx) => purgeBatch(tx, ages, batchSize));
+        if (!counts) return { ...total, skipped: batch === 0 };
+        for (const key of ['executions', 'deadLetters', 'idempotencyKeys', 'cachedResults'] as const) total[key] += counts[key];
+        if (Object.values(counts).every((n) => n < batchSize)) break;
+      }
+      return total;
     });
   }
 
   close(): Promise<void> {
     return this.db.close();
+  }
+
+  /** Newest-first page after a microsecond-exact cursor (GraphQL `executions`). */
+  pageExecutions(filter: ExecutionFilter, limit: number, after?: ExactExecutionCursor): Promise<ExecutionPageRow[]> {
+    return this.use((db) => selectExecutionPageExact(db, filter, limit, after));
+  }
+  /** Executions matching `filter` written after change sequence `afterSeq`, in write order (list subscriptions). */
+  listExecutionsChangedAfter(filter: ExecutionFilter, afterSeq: string, limit: number): Promise<ExecutionRecord[]> {
+    return this.use((db) => selectExecutionsChangedAfter(db, filter, afterSeq, limit));
+  }
+  /** Change sequence of the latest execution write. */
+  maxExecutionChangeSeq(): Promise<string> {
+    return this.use((db) => selectMaxExecutionChangeSeq(db));
+  }
+  /** Resolves when the database answers a trivial query. */
+  ping(): Promise<void> {
+    return ping(this.db);
   }
 }
 

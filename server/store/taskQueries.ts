@@ -2,7 +2,8 @@ import type { ExecutionState, Json, StoredError, TaskKind, TaskRecord, TaskState
 import { mergeChanges, noChanges, type Changes } from './changes.js';
 import type { Queryable } from './db.js';
 import { ACTIVE_EXECUTION_STATES, lockExecution, finishExecution, settleCancelling } from './executionQueries.js';
-import { TASK_COLUMNS, qualify, toTask, type TaskRow } from './rows.js';
+import { upsertCachedResult } from './cacheQueries.js';
+import { TASK_COLUMNS, toTask, type TaskRow } from './rows.js';
 
 export async function selectTask(db: Queryable, id: string): Promise<TaskRecord | undefined> {
   const { rows } = await db.query<TaskRow>(`SELECT ${TASK_COLUMNS} FROM senpuki_tasks WHERE id = $1`, [id]);
@@ -20,65 +21,6 @@ export async function selectExecutionTasks(db: Queryable, executionId: string): 
     [executionId],
   );
   return rows.map(toTask);
-}
-
-export interface ClaimOptions {
-  workerId: string;
-  queues: string[];
-  /** When set, only tasks sharing at least one of these tags are claimed. */
-  tags?: string[];
-  /** Only functions this worker can run. */
-  functionNames: string[];
-  limit: number;
-  leaseMs: number;
-}
-
-export interface ClaimedTask extends TaskRecord {
-  /** True when this claim moved the execution from pending to running. */
-  executionStarted: boolean;
-}
-
-/**
- * Takes up to `limit` runnable tasks in priority order. SKIP LOCKED lets many workers claim at
- * once without waiting on each other; tasks of executions no longer active are never taken.
- */
-export async function claimTasks(db: Queryable, options: ClaimOptions): Promise<ClaimedTask[]> {
-  const { rows } = await db.query<TaskRow & { execution_started: boolean }>(
-    `WITH next AS (
-       SELECT t.id FROM senpuki_tasks t
-       WHERE t.state = 'pending' AND t.scheduled_for <= now() AND t.queue = ANY($1::text[])
-         AND ($5::text[] IS NULL OR t.tags && $5::text[]) AND t.function_name = ANY($6::text[])
-         AND EXISTS (SELECT 1 FROM senpuki_executions e
-                     WHERE e.id = t.execution_id AND e.state IN ('pending', 'running'))
-       ORDER BY t.priority DESC, t.scheduled_for, t.id
-       LIMIT $3
-       FOR UPDATE OF t SKIP LOCKED
-     ), claimed AS (
-       UPDATE senpuki_tasks t SET state = 'running', lease_owner = $2,
-         lease_expires_at = now() + $4::bigint * interval '1 millisecond',
-         started_at = coalesce(t.started_at, now())
-       FROM next WHERE t.id = next.id
-       RETURNING ${qualify(TASK_COLUMNS, 't')}
-     ), started AS (
-       UPDATE senpuki_executions e SET state = 'running', started_at = now()
-       FROM claimed c WHERE e.id = c.execution_id AND c.parent_task_id IS NULL AND e.state = 'pending'
-       RETURNING e.id
-     )
-     SELECT c.*, EXISTS (SELECT 1 FROM started s WHERE s.id = c.execution_id) AS execution_started
-     FROM claimed c ORDER BY c.priority DESC, c.scheduled_for`,
-    [options.queues, options.workerId, options.limit, options.leaseMs, options.tags?.length ? options.tags : null, options.functionNames],
-  );
-  return rows.map((row) => ({ ...toTask(row), executionStarted: row.execution_started }));
-}
-
-/** Milliseconds until the next pending task of these queues is due (undefined when there is none). */
-export async function msUntilNextDue(db: Queryable, queues: string[]): Promise<number | undefined> {
-  const { rows } = await db.query<{ ms: number | null }>(
-    `SELECT greatest(0, extract(epoch FROM min(scheduled_for) - now()) * 1000)::float8 AS ms
-     FROM senpuki_tasks WHERE state = 'pending' AND queue = ANY($1::text[])`,
-    [queues],
-  );
-  return rows[0]?.ms ?? undefined;
 }
 
 export interface HeartbeatResult {
@@ -104,7 +46,8 @@ export async function renewLeases(
 }
 
 export type TaskOutcome =
-  | { kind: 'completed'; result: Json }
+  /** `cache`: also keep the result for later calls with the same arguments (functions declared with `cache`). */
+  | { kind: 'completed'; result: Json; cache?: { argsHash: string; ttlMs: number } }
   | { kind: 'retry'; error: StoredError; delayMs: number }
   | { kind: 'failed'; error: StoredError }
   /** Give the task back unfinished (graceful shutdown): another worker resumes it. */
@@ -169,6 +112,9 @@ export async function settleTask(
        VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, $6)`,
       [taskId, executionId, row.function_name, JSON.stringify(row.args), outcome.kind === 'failed' ? outcome.error : null, row.attempt],
     );
+  }
+  if (row.state === 'completed' && outcome.kind === 'completed' && outcome.cache) {
+    await upsertCachedResult(tx, row.function_name, outcome.cache.argsHash, outcome.result, outcome.cache.ttlMs);
   }
   if (taskId === execution.rootTaskId && (row.state === 'completed' || row.state === 'failed')) {
     mergeChanges(

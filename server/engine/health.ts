@@ -1,0 +1,39 @@
+import type { Store } from '../store/store.js';
+import type { Worker, WorkerHealth } from './worker.js';
+
+/** How long `health()` waits for the store to answer before calling it down. */
+export const DEFAULT_HEALTH_TIMEOUT_MS = 2000;
+
+/**
+ * For probes. `ok`: the store answers and every worker of this process is ready (readiness).
+ * `degraded`: the store answers but a worker is starting or draining (stop routing new work
+ * here). `down`: the store does not answer.
+ */
+export interface SenpukiHealth {
+  status: 'ok' | 'degraded' | 'down';
+  store: { ok: boolean; latencyMs: number; error?: string };
+  workers: WorkerHealth[];
+}
+
+export async function checkHealth(store: Store, workers: Iterable<Worker>, timeoutMs = DEFAULT_HEALTH_TIMEOUT_MS): Promise<SenpukiHealth> {
+  const startedAt = performance.now();
+  let error: string | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      store.ping(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+        timer.unref();
+      }),
+    ]);
+  } catch (caught) {
+    error = caught instanceof Error ? caught.message : String(caught);
+  } finally {
+    clearTimeout(timer);
+  }
+  const latencyMs = Math.round(performance.now() - startedAt);
+  const states = [...workers].map((worker) => worker.health());
+  const status = error !== undefined ? 'down' : states.every((worker) => worker.state === 'ready') ? 'ok' : 'degraded';
+  return { status, store: error === undefined ? { ok: true, latencyMs } : { ok: false, latencyMs, error }, workers: states };
+}

@@ -1,0 +1,79 @@
+import type { ExecutionRecord } from '../engine/types.js';
+import type { Queryable } from './db.js';
+import { filterSql, type ExecutionFilter } from './executionQueries.js';
+import { EXECUTION_COLUMNS, toExecution, type ExecutionRow } from './rows.js';
+
+/**
+ * Keyset position in the newest-first execution list, with `created_at` at the database's full
+ * (microsecond) precision: a JS Date keeps milliseconds only, and a cursor rounded to them skips
+ * or repeats rows created within the same millisecond.
+ */
+export interface ExactExecutionCursor {
+  /** `created_at` in UTC as `YYYY-MM-DDTHH:MM:SS.ffffffZ`. */
+  createdAt: string;
+  id: string;
+}
+
+export interface ExecutionPageRow {
+  execution: ExecutionRecord;
+  cursor: ExactExecutionCursor;
+}
+
+const CURSOR_CREATED_AT = `to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_created_at`;
+
+/** One page of executions, newest first, after an exact cursor. */
+export async function selectExecutionPageExact(
+  db: Queryable,
+  filter: ExecutionFilter,
+  limit: number,
+  after?: ExactExecutionCursor,
+): Promise<ExecutionPageRow[]> {
+  const params: unknown[] = [];
+  let where = filterSql(filter, params);
+  if (after) {
+    params.push(after.createdAt, after.id);
+    where += ` AND (created_at, id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`;
+  }
+  params.push(limit);
+  const { rows } = await db.query<ExecutionRow & { cursor_created_at: string }>(
+    `SELECT ${EXECUTION_COLUMNS}, ${CURSOR_CREATED_AT} FROM senpuki_executions WHERE ${where}
+     ORDER BY created_at DESC, id DESC LIMIT $${params.length}`,
+    params,
+  );
+  return rows.map((row) => ({ execution: toExecution(row), cursor: { createdAt: row.cursor_created_at, id: row.id } }));
+}
+
+/**
+ * Executions matching `filter` whose last write is after change sequence `afterSeq`, oldest
+ * write first: what list subscriptions poll and resume from.
+ */
+export async function selectExecutionsChangedAfter(
+  db: Queryable,
+  filter: ExecutionFilter,
+  afterSeq: string,
+  limit: number,
+): Promise<ExecutionRecord[]> {
+  const params: unknown[] = [];
+  const where = filterSql(filter, params);
+  params.push(afterSeq, limit);
+  const { rows } = await db.query<ExecutionRow>(
+    `SELECT ${EXECUTION_COLUMNS} FROM senpuki_executions
+     WHERE ${where} AND change_seq > $${params.length - 1}::bigint
+     ORDER BY change_seq LIMIT $${params.length}`,
+    params,
+  );
+  return rows.map(toExecution);
+}
+
+/** The change sequence of the latest execution write ('0' when there is none). */
+export async function selectMaxExecutionChangeSeq(db: Queryable): Promise<string> {
+  const { rows } = await db.query<{ seq: string }>(
+    `SELECT coalesce(max(change_seq), 0)::text AS seq FROM senpuki_executions`,
+  );
+  return rows[0]!.seq;
+}
+
+/** Resolves when the database answers (health checks). */
+export async function ping(db: Queryable): Promise<void> {
+  await db.query('SELECT 1');
+}
