@@ -1,0 +1,111 @@
+import type { Plugin } from 'graphql-yoga';
+import type { Logger } from 'pino';
+import type { DurableFunction } from '../engine/registry.js';
+import type { Senpuki, SenpukiOptions } from '../engine/senpuki.js';
+import { ValidationError } from '../errors.js';
+
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_PORT = 4000;
+export const DEFAULT_GRAPHQL_PATH = '/graphql';
+export const DEFAULT_HEALTH_PATH = '/healthz';
+export const DEFAULT_METRICS_PATH = '/metrics';
+/** Lifetime of the read token `dispatch` returns. */
+export const DEFAULT_TOKEN_TTL_MS = 15 * 60_000;
+export const DEFAULT_MAX_DEPTH = 12;
+export const DEFAULT_MAX_ALIASES = 20;
+export const DEFAULT_MAX_COST = 50_000;
+/** Larger than the default args limit, so oversized args get the more specific message. */
+export const DEFAULT_MAX_REQUEST_BYTES = 2 * 1024 * 1024;
+export const DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION = 100;
+/** graphql-ws ping interval; a client that misses a pong for this long is dropped. */
+export const DEFAULT_WS_KEEP_ALIVE_MS = 12_000;
+/** How long `close()` waits for sockets to finish before it cuts them. */
+export const DEFAULT_CLOSE_GRACE_MS = 2000;
+
+/** Protections against expensive or oversized requests. */
+export interface ServerLimits {
+  /** Deepest field nesting of an operation (introspection excluded). */
+  maxDepth?: number;
+  maxAliases?: number;
+  /** graphql-armor cost: objects 2, scalars 1, times 1.5 per level of depth, times a literal `first`. */
+  maxCost?: number;
+  /** Largest HTTP request body and graphql-ws message. */
+  maxRequestBytes?: number;
+  /** Largest JSON size of `dispatch` arguments (default: the engine's 1 MiB). */
+  maxArgsBytes?: number;
+  maxSubscriptionsPerConnection?: number;
+}
+
+/** How the server builds its own engine when it is not handed one. */
+export interface EngineConfig {
+  /** postgres:// URL; without one, the embedded PGlite store in `dataDir`. */
+  databaseUrl?: string;
+  dataDir?: string;
+  /** redis:// URL (any form RedisBackend accepts); without one, in-process notifications. */
+  redisUrl?: string;
+  /** Durable functions to register. */
+  functions?: DurableFunction[];
+  /** Polling, args size and logger options of the engine. */
+  options?: Omit<SenpukiOptions, 'store' | 'backend' | 'notifications' | 'notificationBackend'>;
+}
+
+export interface ServerConfig {
+  /** The engine to serve. The caller keeps ownership: `close()` leaves it open. */
+  senpuki?: Senpuki;
+  /** Used when `senpuki` is not given: the server builds an engine and closes it on `close()`. */
+  engine?: EngineConfig;
+  /** Default 127.0.0.1. Listening elsewhere without API keys logs a warning. */
+  host?: string;
+  /** Default 4000; 0 picks a free port (see the returned `url`). */
+  port?: number;
+  /** GraphQL over HTTP, SSE and graphql-ws all live here. Default /graphql. */
+  graphqlPath?: string;
+  /** Accepted `Authorization: Bearer` keys; none means open access (fine on loopback only). */
+  apiKeys?: string[];
+  /** HS256 secret of read tokens, at least 32 bytes; default random per process. Share one across servers. */
+  tokenSecret?: string;
+  tokenTtlMs?: number;
+  /** Serve GraphiQL at the GraphQL path (default: unless NODE_ENV is production). */
+  graphiql?: boolean;
+  limits?: ServerLimits;
+  wsKeepAliveMs?: number;
+  closeGraceMs?: number;
+  /** Process metrics (CPU, memory, event loop) on /metrics besides the server's own. Default true. */
+  processMetrics?: boolean;
+  logger?: Logger;
+  /** More Yoga plugins (extra routes such as a dashboard), run after the built-in ones. */
+  plugins?: Plugin[];
+}
+
+/**
+ * A server config from environment variables: DATABASE_URL, REDIS_URL, SENPUKI_DATA_DIR, PORT,
+ * HOST, SENPUKI_API_KEYS (comma-separated), SENPUKI_TOKEN_SECRET, SENPUKI_TOKEN_TTL_MS.
+ */
+export function serverConfigFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  const config: ServerConfig = {
+    engine: {
+      databaseUrl: env.DATABASE_URL || undefined,
+      redisUrl: env.REDIS_URL || undefined,
+      dataDir: env.SENPUKI_DATA_DIR || undefined,
+    },
+  };
+  if (env.PORT) config.port = parseInteger(env.PORT, 'PORT', 0, 65_535);
+  if (env.HOST) config.host = env.HOST;
+  if (env.SENPUKI_API_KEYS) config.apiKeys = env.SENPUKI_API_KEYS.split(',').map((key) => key.trim()).filter(Boolean);
+  if (env.SENPUKI_TOKEN_SECRET) config.tokenSecret = env.SENPUKI_TOKEN_SECRET;
+  if (env.SENPUKI_TOKEN_TTL_MS) config.tokenTtlMs = parseInteger(env.SENPUKI_TOKEN_TTL_MS, 'SENPUKI_TOKEN_TTL_MS', 1000, 7 * 24 * 3_600_000);
+  return config;
+}
+
+function parseInteger(text: string, name: string, min: number, max: number): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ValidationError(`${name} must be an integer from ${min} to ${max}; got ${JSON.stringify(text)}`);
+  }
+  return value;
+}
+
+/** True for addresses only this machine can reach. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host) || host === '::ffff:127.0.0.1';
+}

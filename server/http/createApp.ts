@@ -1,0 +1,185 @@
+import type { Server } from 'node:http';
+import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { DEFAULT_MAX_ARGS_BYTES, type Senpuki } from '../engine/senpuki.js';
+import { ExecutionsFeed } from '../realtime/executionsFeed.js';
+import type { LiveContext } from '../schema/builder.js';
+import { createErrorMasker, schema } from '../schema/index.js';
+import { Authenticator } from './authenticator.js';
+import {
+  DEFAULT_GRAPHQL_PATH,
+  DEFAULT_HEALTH_PATH,
+  DEFAULT_MAX_ALIASES,
+  DEFAULT_MAX_COST,
+  DEFAULT_MAX_DEPTH,
+  DEFAULT_MAX_REQUEST_BYTES,
+  DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+  DEFAULT_METRICS_PATH,
+  DEFAULT_TOKEN_TTL_MS,
+  DEFAULT_WS_KEEP_ALIVE_MS,
+  type ServerConfig,
+  type ServerLimits,
+} from './config.js';
+import { attachGraphQLWs, type GraphQLWsHandle } from './graphqlWs.js';
+import { ReadTokens } from './readTokens.js';
+import { useAuth } from './useAuth.js';
+import { useHealthCheck } from './useHealthCheck.js';
+import { createMetricsRegistry, useMetrics } from './useMetrics.js';
+import { useQueryLimits } from './useQueryLimits.js';
+import { useRequestSizeLimit } from './useRequestSizeLimit.js';
+
+/** Open subscriptions, and the switch that ends them all at shutdown. */
+class LiveTracker implements LiveContext {
+  private readonly controller = new AbortController();
+  count = 0;
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  private idle: Array<() => void> = [];
+
+  opened(): () => void {
+    this.count++;
+    let open = true;
+    return () => {
+      if (!open) return;
+      open = false;
+      this.count--;
+      if (this.count === 0) for (const resolve of this.idle.splice(0)) resolve();
+    };
+  }
+
+  /** Aborts every subscription; resolves once all have ended (or after `timeoutMs`). */
+  async shutdown(timeoutMs = 0): Promise<void> {
+    this.controller.abort(new Error('server shutting down'));
+    if (this.count > 0 && timeoutMs > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => this.idle.push(resolve)),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+      ]);
+      clearTimeout(timer);
+    }
+    // One macrotask turn, so the transports send their `complete` before sockets close.
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+/** The GraphQL application without a socket: `yoga.fetch` serves it in tests; `attach` adds graphql-ws. */
+export interface GraphQLApp {
+  readonly yoga: YogaServerInstance<Record<string, any>, Record<string, any>>;
+  readonly metrics: Registry;
+  readonly authenticator: Authenticator;
+  /** Subscriptions open now, over every transport. */
+  readonly activeSubscriptions: number;
+  /** Open graphql-ws connections (0 before `attach`). */
+  readonly wsConnections: number;
+  /** Serves graphql-ws on `server` at the GraphQL path. */
+  attach(server: Server): GraphQLWsHandle;
+  /** Completes every open subscription (first step of shutting down); waits up to `graceMs` for them to end. */
+  endSubscriptions(graceMs?: number): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+export type GraphQLAppConfig = Omit<ServerConfig, 'senpuki' | 'engine' | 'host' | 'port'> & { senpuki: Senpuki; logger: Logger };
+
+/** Builds Yoga with the schema, auth, limits, health and metrics, for one engine. */
+export function createGraphQLApp(config: GraphQLAppConfig): GraphQLApp {
+  const { senpuki, logger } = config;
+  const limits: Required<ServerLimits> = {
+    maxDepth: config.limits?.maxDepth ?? DEFAULT_MAX_DEPTH,
+    maxAliases: config.limits?.maxAliases ?? DEFAULT_MAX_ALIASES,
+    maxCost: config.limits?.maxCost ?? DEFAULT_MAX_COST,
+    maxRequestBytes: config.limits?.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES,
+    maxArgsBytes: config.limits?.maxArgsBytes ?? DEFAULT_MAX_ARGS_BYTES,
+    maxSubscriptionsPerConnection: config.limits?.maxSubscriptionsPerConnection ?? DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+  };
+  const graphqlPath = config.graphqlPath ?? DEFAULT_GRAPHQL_PATH;
+  const tokens = new ReadTokens({ secret: config.tokenSecret, ttlMs: config.tokenTtlMs ?? DEFAULT_TOKEN_TTL_MS });
+  const authenticator = new Authenticator(config.apiKeys ?? [], tokens);
+  const live = new LiveTracker();
+  const executionsFeed = new ExecutionsFeed({
+    store: senpuki.store,
+    notifications: senpuki.notifications,
+    pushReachesAllWriters: senpuki.pushReachesAllWriters,
+    readExecution: (id) => senpuki.feed.readExecution(id),
+    ...senpuki.pollOptions,
+  });
+  let ws: GraphQLWsHandle | undefined;
+  const metrics = createMetricsRegistry({
+    processMetrics: config.processMetrics ?? true,
+    sources: {
+      activeSubscriptions: () => live.count,
+      wsConnections: () => ws?.connectionCount ?? 0,
+      notificationChannels: () => {
+        const backend = senpuki.notifications as { subscribedChannelCount?: number; channelCount?: number };
+        return backend.subscribedChannelCount ?? backend.channelCount;
+      },
+    },
+  });
+  const maskError = createErrorMasker((error) => logger.error({ err: error }, 'unexpected error in a GraphQL operation'));
+  const authorizeScrape = async (request: Request) => {
+    if (!authenticator.keysConfigured) return true;
+    const principal = await authenticator.authenticate(request.headers.get('authorization') ?? undefined).catch(() => undefined);
+    return principal?.kind === 'apiKey';
+  };
+  const plugins: Plugin[] = [
+    useHealthCheck(DEFAULT_HEALTH_PATH, () => senpuki.store.ping()),
+    useMetrics(metrics, { path: DEFAULT_METRICS_PATH, authorize: authorizeScrape }),
+    useRequestSizeLimit(limits.maxRequestBytes),
+    ...useQueryLimits(limits),
+    useAuth(authenticator) as Plugin,
+    ...(config.plugins ?? []),
+  ];
+  const yoga = createYoga<Record<string, any>, Record<string, any>>({
+    schema,
+    graphqlEndpoint: graphqlPath,
+    landingPage: false,
+    multipart: false,
+    graphiql: (config.graphiql ?? process.env.NODE_ENV !== 'production') ? { title: 'Senpuki GraphiQL', subscriptionsProtocol: 'WS' } : false,
+    maskedErrors: { maskError },
+    logging: {
+      debug: (...args: unknown[]) => logger.debug(args.map(String).join(' ')),
+      info: (...args: unknown[]) => logger.info(args.map(String).join(' ')),
+      warn: (...args: unknown[]) => logger.warn(args.map(String).join(' ')),
+      error: (...args: unknown[]) => logger.error(args.map(String).join(' ')),
+    },
+    context: () => ({ senpuki, executionsFeed, tokens, live, maxArgsBytes: limits.maxArgsBytes }),
+    plugins,
+  });
+
+  return {
+    yoga,
+    metrics,
+    authenticator,
+    get activeSubscriptions() {
+      return live.count;
+    },
+    get wsConnections() {
+      return ws?.connectionCount ?? 0;
+    },
+    attach(server) {
+      ws = attachGraphQLWs({
+        server,
+        path: graphqlPath,
+        yoga,
+        authenticator,
+        maxSubscriptionsPerConnection: limits.maxSubscriptionsPerConnection,
+        maxPayloadBytes: limits.maxRequestBytes,
+        keepAliveMs: config.wsKeepAliveMs ?? DEFAULT_WS_KEEP_ALIVE_MS,
+        logger,
+        maskError,
+      });
+      return ws;
+    },
+    endSubscriptions(graceMs) {
+      return live.shutdown(graceMs);
+    },
+    async dispose() {
+      await live.shutdown();
+      await yoga.dispose();
+    },
+  };
+}

@@ -1,0 +1,131 @@
+import type { Server } from 'node:http';
+import { GraphQLError, type ExecutionArgs } from 'graphql';
+import { CloseCode } from 'graphql-ws';
+import { useServer } from 'graphql-ws/use/ws';
+import type { YogaServerInstance } from 'graphql-yoga';
+import type { Logger } from 'pino';
+import { WebSocketServer } from 'ws';
+import { SenpukiError } from '../errors.js';
+import type { Principal } from '../schema/access.js';
+import { authorizationFromConnectionParams, type Authenticator } from './authenticator.js';
+
+export interface GraphQLWsOptions {
+  server: Server;
+  path: string;
+  yoga: YogaServerInstance<Record<string, any>, Record<string, any>>;
+  authenticator: Authenticator;
+  maxSubscriptionsPerConnection: number;
+  /** Largest message a client may send (ws closes the socket with 1009 above it). */
+  maxPayloadBytes: number;
+  keepAliveMs: number;
+  logger: Logger;
+  /** Turns an error thrown while building the context into the error the client sees. */
+  maskError: (error: unknown, message: string) => Error;
+}
+
+export interface GraphQLWsHandle {
+  readonly connectionCount: number;
+  /** Closes every socket (1001), waits up to `graceMs` for them, then cuts the rest. Idempotent. */
+  close(graceMs: number): Promise<void>;
+}
+
+interface EnvelopedRoot {
+  execute: (args: ExecutionArgs) => unknown;
+  subscribe: (args: ExecutionArgs) => unknown;
+}
+
+/** graphql-ws close reasons are limited to 123 bytes. */
+const closeReason = (text: string): string => (Buffer.byteLength(text) <= 123 ? text : `${text.slice(0, 110)}…`);
+
+/**
+ * graphql-ws on the HTTP server's GraphQL path, running every operation through Yoga's envelop
+ * (the recipe from Yoga's docs), so the schema, masking, limits and metrics are the HTTP ones.
+ * The connection authenticates once, from `connectionParams.authorization`; a bad credential
+ * closes it with 4401 and a reason, which graphql-ws clients treat as final (no retry loop).
+ */
+export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
+  const { yoga, authenticator, logger } = options;
+  const wss = new WebSocketServer({ server: options.server, path: options.path, maxPayload: options.maxPayloadBytes });
+  const disposable = useServer<Record<string, unknown> | undefined, { principal: Principal }>(
+    {
+      execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
+      subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args) as never,
+      onConnect: async (ctx) => {
+        try {
+          ctx.extra.principal = await authenticator.authenticate(authorizationFromConnectionParams(ctx.connectionParams));
+          return true;
+        } catch (error) {
+          const message = error instanceof SenpukiError ? error.message : 'Authentication failed';
+          ctx.extra.socket.close(CloseCode.Unauthorized, closeReason(`Unauthorized: ${message}`));
+          return false;
+        }
+      },
+      onSubscribe: async (ctx, _id, payload) => {
+        // graphql-ws registers the operation before calling us, so this count includes it.
+        if (Object.keys(ctx.subscriptions).length > options.maxSubscriptionsPerConnection) {
+          return [
+            new GraphQLError(
+              `This connection already runs ${options.maxSubscriptionsPerConnection} operations, the limit (limits.maxSubscriptionsPerConnection); complete some or open another connection`,
+              { extensions: { code: 'LIMIT_EXCEEDED' } },
+            ),
+          ];
+        }
+        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+          ...ctx,
+          req: ctx.extra.request,
+          socket: ctx.extra.socket,
+          params: payload,
+          principal: ctx.extra.principal,
+        });
+        let document;
+        try {
+          document = parse(payload.query);
+        } catch (error) {
+          return [error instanceof GraphQLError ? error : new GraphQLError('The query could not be parsed')];
+        }
+        const errors = validate(schema, document);
+        if (errors.length > 0) return errors;
+        let contextValue;
+        try {
+          contextValue = await contextFactory();
+        } catch (error) {
+          const masked = options.maskError(error, 'Unexpected error.');
+          return [masked instanceof GraphQLError ? masked : new GraphQLError(masked.message)];
+        }
+        return {
+          schema,
+          operationName: payload.operationName,
+          document,
+          variableValues: payload.variables,
+          contextValue,
+          rootValue: { execute, subscribe } satisfies EnvelopedRoot,
+        };
+      },
+    },
+    wss,
+    options.keepAliveMs,
+  );
+  // graphql-ws logs socket errors with console.error; ours go to the logger as well.
+  wss.on('connection', (socket) => socket.on('error', (error) => logger.warn({ err: error }, 'graphql-ws socket error')));
+
+  let closing: Promise<void> | undefined;
+  return {
+    get connectionCount() {
+      return wss.clients.size;
+    },
+    close(graceMs) {
+      closing ??= (async () => {
+        const clients = [...wss.clients];
+        const timer = setTimeout(() => {
+          for (const client of clients) client.terminate();
+        }, graceMs);
+        try {
+          await disposable.dispose();
+        } finally {
+          clearTimeout(timer);
+        }
+      })();
+      return closing;
+    },
+  };
+}

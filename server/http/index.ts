@@ -1,0 +1,7 @@
+export { startServer } from './startServer.js';
+export type { SenpukiServer } from './startServer.js';
+export { createGraphQLApp } from './createApp.js';
+export type { GraphQLApp, GraphQLAppConfig } from './createApp.js';
+export { createEngine } from './createEngine.js';
+export { serverConfigFromEnv } from './config.js';
+export type { EngineConfig, ServerConfig, ServerLimits } from './config.js';

@@ -1,0 +1,51 @@
+import SchemaBuilder from '@pothos/core';
+import type { Senpuki } from '../engine/senpuki.js';
+import type { DurableFunction } from '../engine/registry.js';
+import type { DeadLetterRecord, ExecutionRecord, TaskRecord } from '../engine/types.js';
+import type { ExecutionsFeed } from '../realtime/executionsFeed.js';
+import type { Principal } from './access.js';
+
+/** Mints the short-lived read token `dispatch` returns (implemented by the HTTP layer). */
+export interface ReadTokenIssuer {
+  issue(executionId: string): Promise<{ token: string; expiresAt: Date }>;
+}
+
+/** What subscriptions need from the server they run in. */
+export interface LiveContext {
+  /** Aborted when the server shuts down: every subscription completes. */
+  signal: AbortSignal;
+  /** Counts an open subscription; the returned function ends the count (idempotent). */
+  opened(): () => void;
+}
+
+/** The per-operation context every resolver receives. */
+export interface SchemaContext {
+  senpuki: Senpuki;
+  executionsFeed: ExecutionsFeed;
+  principal: Principal;
+  tokens: ReadTokenIssuer;
+  live: LiveContext;
+  /** Largest JSON size of `dispatch` arguments this server accepts. */
+  maxArgsBytes: number;
+}
+
+/**
+ * The one Pothos builder. No plugins: connections, auth checks and errors are a few lines each
+ * here, and the plugins would add global ids, a Node interface and their own error shapes that
+ * the client SDK would then have to carry.
+ */
+export const builder = new SchemaBuilder<{
+  Context: SchemaContext;
+  DefaultFieldNullability: false;
+  Scalars: {
+    JSON: { Input: unknown; Output: unknown };
+    DateTime: { Input: Date; Output: Date };
+    Duration: { Input: number; Output: number };
+  };
+  Objects: {
+    Execution: ExecutionRecord;
+    Task: TaskRecord;
+    DurableFunction: DurableFunction;
+    DeadLetter: DeadLetterRecord;
+  };
+}>({ defaultFieldNullability: false });

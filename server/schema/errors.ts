@@ -1,0 +1,54 @@
+import { GraphQLError } from 'graphql';
+import { SenpukiError, type SenpukiErrorCode } from '../errors.js';
+
+/** Message of every error we did not raise on purpose. */
+export const MASKED_ERROR_MESSAGE = 'Unexpected error.';
+
+/** Codes whose messages are written for clients; every other error is masked. */
+const PUBLIC_CODES: ReadonlySet<SenpukiErrorCode> = new Set([
+  'BAD_USER_INPUT',
+  'NOT_FOUND',
+  'CONFLICT',
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
+  'TIMEOUT',
+]);
+
+/** HTTP status for errors that stop a whole request (only authentication does). */
+const HTTP_STATUS: Partial<Record<SenpukiErrorCode, number>> = { UNAUTHENTICATED: 401 };
+
+/** Where masked errors are reported (their detail goes to the log, never to the client). */
+export type ErrorLogger = (error: unknown) => void;
+
+/**
+ * Yoga's `maskError`: SenpukiErrors with a public code keep their message and get
+ * `extensions.code`; GraphQL's own errors (syntax, validation, limits) pass; anything else
+ * (SQL errors, bugs, connection failures) becomes "Unexpected error." with code
+ * INTERNAL_SERVER_ERROR, and is logged. No stack or SQL text ever reaches a client, in
+ * development either.
+ */
+export function createErrorMasker(log: ErrorLogger): (error: unknown, message: string) => Error {
+  return (error) => {
+    const graphQLError = error instanceof GraphQLError ? error : undefined;
+    const original = graphQLError ? graphQLError.originalError : error;
+    if (graphQLError && (original === undefined || original === null || original instanceof GraphQLError)) return graphQLError;
+    if (original instanceof SenpukiError && PUBLIC_CODES.has(original.code)) {
+      if (graphQLError) {
+        // Same object, code added: Yoga logs every error the masker replaces, and these are expected.
+        (graphQLError.extensions as Record<string, unknown>).code = original.code;
+        return graphQLError;
+      }
+      const status = HTTP_STATUS[original.code];
+      return new GraphQLError(original.message, { extensions: { code: original.code, ...(status ? { http: { status } } : {}) } });
+    }
+    log(original);
+    const location = graphQLError ? { nodes: graphQLError.nodes, source: graphQLError.source, positions: graphQLError.positions, path: graphQLError.path } : {};
+    return new GraphQLError(MASKED_ERROR_MESSAGE, { ...location, extensions: { code: 'INTERNAL_SERVER_ERROR' } });
+  };
+}
+
+/** A request-level error (no field): the client-facing GraphQLError of a SenpukiError, with its HTTP status. */
+export function requestError(error: SenpukiError): GraphQLError {
+  const status = HTTP_STATUS[error.code];
+  return new GraphQLError(error.message, { extensions: { code: error.code, ...(status ? { http: { status } } : {}) } });
+}
