@@ -1,0 +1,233 @@
+import { Client, createRequest, fetchExchange, type AnyVariables, type TypedDocumentNode } from '@urql/core';
+import { authorizedFetch, bearer, tokenSource } from './auth.js';
+import {
+  CancelExecutionMutation,
+  DeadLettersQuery,
+  ReplayDeadLetterMutation,
+  SendSignalMutation,
+  DispatchMutation,
+  ExecutionQuery,
+  ExecutionsQuery,
+  ExecutionsUpdatedSubscription,
+  ExecutionTasksQuery,
+  ExecutionUpdatedSubscription,
+  FunctionsQuery,
+  TaskQuery,
+  TaskUpdatedSubscription,
+} from './documents.js';
+import { ExecutionError, fromCombinedError, isUnsuccessful, SenpukiClientError } from './errors.js';
+import { executionListUpdates } from './executionList.js';
+import { createLiveExchange } from './liveExchange.js';
+import { LiveIterator } from './liveIterator.js';
+import { createLiveCursor, LIVE_CONTEXT_KEY, LIVE_SHARE_KEY, type LiveCursorKind } from './resume.js';
+import type { SenpukiClient, SenpukiClientOptions } from './senpukiClient.js';
+import { createSseTransport } from './sseTransport.js';
+import { taskListUpdates } from './taskTree.js';
+import type { Execution } from './types.js';
+import { createWsTransport } from './wsTransport.js';
+
+/**
+ * Creates a Senpuki client: urql (queries and mutations over fetch) with the live exchange
+ * carrying subscriptions over graphql-ws or SSE. Runs in browsers and in Node 20+ (pass
+ * `webSocketImpl` from the `ws` package there, or use `transport: 'sse'`).
+ */
+export function createSenpukiClient(options: SenpukiClientOptions): SenpukiClient {
+  const url = absoluteUrl(options.url);
+  const getToken = tokenSource(options);
+  const baseFetch: typeof fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+  const fetchWithToken = authorizedFetch(baseFetch, getToken);
+  const transport =
+    options.transport === 'sse'
+      ? createSseTransport({ url, fetch: fetchWithToken })
+      : createWsTransport({
+          url: url.replace(/^http/, 'ws'),
+          webSocketImpl: options.webSocketImpl,
+          connectionParams: async () => {
+            const token = await getToken();
+            return token ? { authorization: bearer(token) } : {};
+          },
+          retry: options.retry,
+          retryAttempts: options.retryAttempts,
+        });
+  const live = createLiveExchange({ transport, retry: options.retry, retryAttempts: options.retryAttempts, canRefreshToken: !!options.getToken });
+  const urql = new Client({
+    url,
+    fetch: fetchWithToken,
+    exchanges: [live.exchange, fetchExchange],
+    // No document cache: every read goes to the server, which is the truth about executions.
+    requestPolicy: 'network-only',
+    preferGetMethod: false,
+  });
+  const iterators = new Set<LiveIterator<unknown>>();
+  // Operation keys of iterators: negative, so they never meet urql's (unsigned) hashes.
+  let lastIteratorKey = 0;
+  let closed = false;
+  let closing: Promise<void> | undefined;
+
+  const closedError = () => new SenpukiClientError('closed', 'The Senpuki client is closed', { code: 'CLIENT_CLOSED' });
+
+  async function request<Data, Variables extends AnyVariables>(
+    kind: 'query' | 'mutation',
+    document: TypedDocumentNode<Data, Variables>,
+    variables: Variables,
+  ): Promise<Data> {
+    if (closed) throw closedError();
+    const source = kind === 'query' ? urql.query(document, variables) : urql.mutation(document, variables);
+    const result = await source.toPromise();
+    if (result.error) throw fromCombinedError(result.error);
+    if (!result.data) throw new SenpukiClientError('network', 'The server sent no data and no error');
+    return result.data;
+  }
+
+  function subscribe<T, Data, Variables extends AnyVariables>(
+    document: TypedDocumentNode<Data, Variables>,
+    variables: Variables,
+    kind: LiveCursorKind,
+    since: unknown,
+    signal: AbortSignal | undefined,
+  ): LiveIterator<T> {
+    const iterator: LiveIterator<T> = new LiveIterator<T>({
+      open: () => {
+        // Its own key, so urql does not merge it with another subscriber of the same execution
+        // (urql would not replay the current version to the newcomer); the live exchange still
+        // serves both from one server subscription, through the share key.
+        const request = createRequest(document, variables);
+        return urql.executeSubscription({ ...request, key: --lastIteratorKey }, { [LIVE_CONTEXT_KEY]: kind, [LIVE_SHARE_KEY]: request.key });
+      },
+      cursor: createLiveCursor(kind, since),
+      signal,
+      onEnd: () => iterators.delete(iterator as LiveIterator<unknown>),
+    });
+    if (closed) iterator.fail(closedError());
+    else iterators.add(iterator as LiveIterator<unknown>);
+    return iterator;
+  }
+
+  const client: SenpukiClient = {
+    url,
+    urql,
+
+    async dispatch(fn, args = [], dispatchOptions = {}) {
+      const data = await request('mutation', DispatchMutation, { input: { ...dispatchOptions, function: fn, args } });
+      const { execution, token, tokenExpiresAt, created } = data.dispatch;
+      return { executionId: execution.id, token, tokenExpiresAt, created, execution };
+    },
+
+    async execution(id) {
+      const data = await request('query', ExecutionQuery, { id });
+      if (!data.execution) throw notFound(`No execution with id ${id}`);
+      return data.execution;
+    },
+
+    async executions(filter, page = {}) {
+      const data = await request('query', ExecutionsQuery, { filter, first: page.first, after: page.after });
+      const { nodes, totalCount, pageInfo } = data.executions;
+      return { executions: nodes, totalCount, hasNextPage: pageInfo.hasNextPage, endCursor: pageInfo.endCursor ?? null };
+    },
+
+    async task(id) {
+      const data = await request('query', TaskQuery, { id });
+      if (!data.task) throw notFound(`No task with id ${id}`);
+      return data.task;
+    },
+
+    async tasks(executionId) {
+      const data = await request('query', ExecutionTasksQuery, { id: executionId });
+      if (!data.execution) throw notFound(`No execution with id ${executionId}`);
+      return data.execution.tasks;
+    },
+
+    async functions() {
+      return (await request('query', FunctionsQuery, {})).functions;
+    },
+
+    async cancel(id) {
+      return (await request('mutation', CancelExecutionMutation, { id })).cancelExecution.execution;
+    },
+
+    async sendSignal(executionId, name, payload = null) {
+      return (await request('mutation', SendSignalMutation, { input: { executionId, name, payload } })).sendSignal;
+    },
+
+    async deadLetters(filter, page = {}) {
+      const { nodes, pageInfo } = (await request('query', DeadLettersQuery, { filter, first: page.first, after: page.after })).deadLetters;
+      return { deadLetters: nodes, hasNextPage: pageInfo.hasNextPage, endCursor: pageInfo.endCursor ?? null };
+    },
+
+    async replayDeadLetter(id) {
+      return (await request('mutation', ReplayDeadLetterMutation, { id })).replayDeadLetter.execution;
+    },
+
+    executionUpdates(id, liveOptions = {}) {
+      const variables = liveOptions.since === undefined ? { id } : { id, since: liveOptions.since };
+      return subscribe(ExecutionUpdatedSubscription, variables, 'version', liveOptions.since, liveOptions.signal);
+    },
+
+    taskUpdates(id, liveOptions = {}) {
+      const variables = liveOptions.since === undefined ? { id } : { id, since: liveOptions.since };
+      return subscribe(TaskUpdatedSubscription, variables, 'version', liveOptions.since, liveOptions.signal);
+    },
+
+    executionsUpdates(filter, liveOptions = {}) {
+      const variables = { ...(filter ? { filter } : {}), ...(liveOptions.since === undefined ? {} : { since: liveOptions.since }) };
+      return subscribe(ExecutionsUpdatedSubscription, variables, 'changeSeq', liveOptions.since, liveOptions.signal);
+    },
+
+    executionListUpdates(filter, listOptions) {
+      return executionListUpdates(client, filter, listOptions);
+    },
+
+    taskListUpdates(executionId, listOptions) {
+      return taskListUpdates(client, executionId, listOptions);
+    },
+
+    async waitFor<TResult>(id: string, waitOptions: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<TResult> {
+      const { timeoutMs, signal } = waitOptions;
+      const controller = new AbortController();
+      const timeoutError = new SenpukiClientError('timeout', `Execution ${id} did not finish within ${timeoutMs} ms; it goes on: wait again or cancel it`, {
+        code: 'TIMEOUT',
+      });
+      const timer = timeoutMs === undefined ? undefined : setTimeout(() => controller.abort(timeoutError), timeoutMs);
+      const onAbort = () => controller.abort(signal?.reason);
+      if (signal?.aborted) onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        let last: Execution | undefined;
+        for await (const execution of client.executionUpdates(id, { signal: controller.signal })) last = execution;
+        if (!last?.terminal) throw new SenpukiClientError('network', `The subscription to execution ${id} ended before its terminal state`);
+        if (isUnsuccessful(last)) throw new ExecutionError(last);
+        return last.result as TResult;
+      } finally {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      }
+    },
+
+    close() {
+      closing ??= (async () => {
+        closed = true;
+        for (const iterator of [...iterators]) iterator.fail(closedError());
+        live.close();
+        await transport.dispose();
+      })();
+      return closing;
+    },
+  };
+  return client;
+}
+
+function notFound(message: string): SenpukiClientError {
+  return new SenpukiClientError('graphql', message, { graphQLErrors: [{ message, code: 'NOT_FOUND' }] });
+}
+
+/** Resolves a relative URL ("/graphql") against the page in browsers. */
+function absoluteUrl(url: string): string {
+  const base = (globalThis as { location?: { href?: string } }).location?.href;
+  try {
+    return new URL(url, base).href;
+  } catch {
+    throw new SenpukiClientError('network', `url must be an absolute http(s) URL of the GraphQL endpoint (or relative, in a browser); got ${JSON.stringify(url)}`, {
+      code: 'BAD_USER_INPUT',
+    });
+  }
+}

@@ -1,0 +1,214 @@
+/**
+ * Every operation the SDK sends. Fragments keep one shape per type, so an execution from a query,
+ * a mutation and a subscription is the same TypeScript type.
+ */
+import { graphql } from './graphql.js';
+
+/** The fields of an execution that the SDK reads (everything but its tasks). */
+export const ExecutionFields = graphql(`
+  fragment ExecutionFields on Execution @_unmask {
+    id
+    function
+    args
+    state
+    terminal
+    result
+    error { name message data }
+    queue
+    tags
+    priority
+    idempotencyKey
+    progress { done total message }
+    customState
+    counters
+    createdAt
+    startedAt
+    finishedAt
+    deadlineAt
+    version
+    changeSeq
+  }
+`);
+
+/** The fields of a task; `parentId` lets a flat list be rebuilt into the call tree. */
+export const TaskFields = graphql(`
+  fragment TaskFields on Task @_unmask {
+    id
+    executionId
+    parentId
+    callKey
+    kind
+    function
+    args
+    state
+    terminal
+    result
+    error { name message data }
+    attempt
+    maxAttempts
+    queue
+    tags
+    priority
+    scheduledFor
+    createdAt
+    startedAt
+    finishedAt
+    version
+    changeSeq
+  }
+`);
+
+export const DispatchMutation = graphql(
+  `
+  mutation Dispatch($input: DispatchInput!) {
+    dispatch(input: $input) {
+      created
+      token
+      tokenExpiresAt
+      execution { ...ExecutionFields }
+    }
+  }
+`,
+  [ExecutionFields],
+);
+
+export const CancelExecutionMutation = graphql(
+  `
+  mutation CancelExecution($id: ID!) {
+    cancelExecution(id: $id) { execution { ...ExecutionFields } }
+  }
+`,
+  [ExecutionFields],
+);
+
+export const ExecutionQuery = graphql(
+  `
+  query Execution($id: ID!) {
+    execution(id: $id) { ...ExecutionFields }
+  }
+`,
+  [ExecutionFields],
+);
+
+export const ExecutionsQuery = graphql(
+  `
+  query Executions($filter: ExecutionFilter, $first: Int, $after: String) {
+    executions(filter: $filter, first: $first, after: $after) {
+      totalCount
+      pageInfo { hasNextPage endCursor }
+      nodes { ...ExecutionFields }
+    }
+  }
+`,
+  [ExecutionFields],
+);
+
+export const ExecutionTasksQuery = graphql(
+  `
+  query ExecutionTasks($id: ID!) {
+    execution(id: $id) {
+      id
+      tasks { ...TaskFields }
+    }
+  }
+`,
+  [TaskFields],
+);
+
+export const TaskQuery = graphql(
+  `
+  query Task($id: ID!) {
+    task(id: $id) { ...TaskFields }
+  }
+`,
+  [TaskFields],
+);
+
+export const FunctionsQuery = graphql(`
+  query Functions {
+    functions {
+      name
+      description
+      queue
+      priority
+      tags
+      retry { maxAttempts initialDelayMs backoffFactor maxDelayMs jitter retryOn }
+    }
+  }
+`);
+
+export const ExecutionUpdatedSubscription = graphql(
+  `
+  subscription ExecutionUpdated($id: ID!, $since: Int) {
+    executionUpdated(id: $id, since: $since) { ...ExecutionFields }
+  }
+`,
+  [ExecutionFields],
+);
+
+export const TaskUpdatedSubscription = graphql(
+  `
+  subscription TaskUpdated($id: ID!, $since: Int) {
+    taskUpdated(id: $id, since: $since) { ...TaskFields }
+  }
+`,
+  [TaskFields],
+);
+
+export const ExecutionsUpdatedSubscription = graphql(
+  `
+  subscription ExecutionsUpdated($filter: ExecutionFilter, $since: String) {
+    executionsUpdated(filter: $filter, since: $since) { ...ExecutionFields }
+  }
+`,
+  [ExecutionFields],
+);
+
+export const SendSignalMutation = graphql(
+  `
+  mutation SendSignal($input: SendSignalInput!) {
+    sendSignal(input: $input) {
+      signalId
+      delivered
+      deliveredToTaskId
+      execution { ...ExecutionFields }
+    }
+  }
+`,
+  [ExecutionFields],
+);
+
+/** The fields of a dead letter (a task that failed for good). */
+export const DeadLetterFields = graphql(`
+  fragment DeadLetterFields on DeadLetter @_unmask {
+    id
+    executionId
+    taskId
+    function
+    args
+    attempts
+    error { name message data }
+    createdAt
+  }
+`);
+
+export const DeadLettersQuery = graphql(
+  `
+  query DeadLetters($filter: DeadLetterFilter, $first: Int, $after: String) {
+    deadLetters(filter: $filter, first: $first, after: $after) {
+      pageInfo { hasNextPage endCursor }
+      nodes { ...DeadLetterFields }
+    }
+  }
+`,
+  [DeadLetterFields],
+);
+
+export const ReplayDeadLetterMutation = graphql(
+  `
+  mutation ReplayDeadLetter($id: ID!) {
+    replayDeadLetter(id: $id) { execution { ...ExecutionFields } }
+  }
+`,
+  [ExecutionFields],
+);

@@ -1,0 +1,156 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { buildTaskTree, ExecutionError, SenpukiClientError, type Execution } from '../client/index.js';
+import { waitFor } from './helpers/conditions.js';
+import { startSdkServer, type SdkServer } from './helpers/sdkServer.js';
+
+describe('SDK against a real server', () => {
+  let sdk: SdkServer;
+  before(async () => {
+    sdk = await startSdkServer();
+  });
+  after(async () => {
+    await sdk.close();
+  });
+
+  for (const transport of ['ws', 'sse'] as const) {
+    it(`dispatch, then for await over executionUpdates ends with the terminal state (${transport})`, async () => {
+      const client = sdk.client({ transport });
+      const { executionId, execution } = await client.dispatch('gated', [`iterate-${transport}`]);
+      assert.equal(execution.function, 'gated');
+      const seen: Execution[] = [];
+      for await (const update of client.executionUpdates(executionId)) {
+        seen.push(update);
+        if (update.state === 'RUNNING') sdk.gates.open(`iterate-${transport}`);
+      }
+      assert.equal(seen.at(-1)!.state, 'COMPLETED');
+      assert.equal(seen.at(-1)!.result, `iterate-${transport}`);
+      assert.ok(seen.slice(0, -1).every((row) => !row.terminal));
+      for (let i = 1; i < seen.length; i++) assert.ok(seen[i]!.version > seen[i - 1]!.version, `versions ${seen.map((row) => row.version)}`);
+    });
+  }
+
+  it('waitFor resolves with the result of a completed execution', async () => {
+    const client = sdk.client();
+    const { executionId } = await client.dispatch('echo', [{ answer: 42 }]);
+    assert.deepEqual(await client.waitFor<{ answer: number }>(executionId), { answer: 42 });
+  });
+
+  it('waitFor rejects with an ExecutionError for failed, timed out and cancelled executions', async () => {
+    const client = sdk.client();
+    const failed = await client.dispatch('fails', ['card declined']);
+    await assert.rejects(client.waitFor(failed.executionId), (error: unknown) => {
+      assert.ok(error instanceof ExecutionError);
+      assert.equal(error.state, 'FAILED');
+      assert.equal(error.code, 'EXECUTION_FAILED');
+      assert.equal(error.error?.message, 'card declined');
+      return true;
+    });
+
+    const timedOut = await client.dispatch('hangs', [], { maxDuration: '300ms' });
+    await assert.rejects(client.waitFor(timedOut.executionId), (error: unknown) => {
+      assert.ok(error instanceof ExecutionError);
+      assert.equal(error.state, 'TIMED_OUT');
+      assert.equal(error.code, 'EXECUTION_TIMED_OUT');
+      return true;
+    });
+
+    const cancelled = await client.dispatch('hangs', []);
+    const waiting = client.waitFor(cancelled.executionId);
+    await waitFor(async () => (await client.execution(cancelled.executionId)).state === 'RUNNING', { message: 'the execution to run' });
+    await client.cancel(cancelled.executionId);
+    await assert.rejects(waiting, (error: unknown) => {
+      assert.ok(error instanceof ExecutionError);
+      assert.equal(error.state, 'CANCELLED');
+      assert.equal(error.code, 'EXECUTION_CANCELLED');
+      return true;
+    });
+  });
+
+  it('waitFor rejects with a timeout SenpukiClientError when timeoutMs passes first', async () => {
+    const client = sdk.client();
+    const { executionId } = await client.dispatch('gated', ['wait-timeout']);
+    await assert.rejects(client.waitFor(executionId, { timeoutMs: 200 }), (error: unknown) => {
+      assert.ok(error instanceof SenpukiClientError);
+      assert.equal(error.kind, 'timeout');
+      return true;
+    });
+    sdk.gates.open('wait-timeout');
+    assert.equal(await client.waitFor(executionId), 'wait-timeout');
+  });
+
+  it('sendSignal delivers a payload to the waiting execution', async () => {
+    const client = sdk.client();
+    const { executionId } = await client.dispatch('awaitsSignal', ['go']);
+    const delivery = await client.sendSignal(executionId, 'go', { answer: 7 });
+    assert.equal(typeof delivery.signalId, 'string');
+    assert.deepEqual(await client.waitFor(executionId), { answer: 7 });
+    await assert.rejects(client.sendSignal(executionId, 'go'), (error: unknown) => error instanceof SenpukiClientError && error.code === 'CONFLICT');
+  });
+
+  it('lists a dead letter and replays it to completion', async () => {
+    const client = sdk.client();
+    const { executionId } = await client.dispatch('failsOnce', ['dlq']);
+    await assert.rejects(client.waitFor(executionId), ExecutionError);
+    const { deadLetters } = await client.deadLetters({ executionId });
+    assert.equal(deadLetters.length, 1);
+    assert.equal(deadLetters[0]!.error.message, 'first run of dlq');
+    const replayed = await client.replayDeadLetter(deadLetters[0]!.id);
+    assert.equal(replayed.id, executionId);
+    assert.equal(await client.waitFor(executionId), 'recovered dlq');
+  });
+
+  it('rejects with a GraphQL SenpukiClientError carrying extensions.code, and tells network errors apart', async () => {
+    const client = sdk.client();
+    await assert.rejects(client.execution('7d444840-9dc0-11d1-b245-5ffdce74fad2'), (error: unknown) => {
+      assert.ok(error instanceof SenpukiClientError);
+      assert.equal(error.kind, 'graphql');
+      assert.equal(error.code, 'NOT_FOUND');
+      assert.equal(error.isNetworkError, false);
+      return true;
+    });
+    const unreachable = sdk.client({ url: 'http://127.0.0.1:9/graphql' });
+    await assert.rejects(unreachable.functions(), (error: unknown) => {
+      assert.ok(error instanceof SenpukiClientError);
+      assert.equal(error.kind, 'network');
+      assert.equal(error.code, 'NETWORK_ERROR');
+      assert.ok(error.networkError instanceof Error);
+      return true;
+    });
+  });
+
+  it('lists functions, executions and the task tree of an execution', async () => {
+    const client = sdk.client();
+    const names = (await client.functions()).map((fn) => fn.name);
+    assert.ok(names.includes('steps') && names.includes('echo'));
+    const tag = `tree-${Date.now()}`;
+    const { executionId } = await client.dispatch('steps', [3, 1], { tags: [tag] });
+    const snapshots = [];
+    for await (const snapshot of client.taskListUpdates(executionId, { pollIntervalMs: 20 })) snapshots.push(snapshot);
+    const last = snapshots.at(-1)!;
+    assert.equal(last.execution.state, 'COMPLETED');
+    assert.deepEqual([last.counts.finished, last.counts.total], [4, 4]);
+    const [root] = buildTaskTree(last.tasks);
+    assert.equal(root!.task.function, 'steps');
+    assert.deepEqual(root!.children.map((node) => node.task.args), [[0, 1], [1, 1], [2, 1]]);
+    const page = await client.executions({ tag });
+    assert.deepEqual(page.executions.map((execution) => execution.id), [executionId]);
+    assert.equal(page.totalCount, 1);
+  });
+
+  it('keeps a live list of executions: the first page, then each change in place', async () => {
+    const client = sdk.client();
+    const tag = `live-list-${Date.now()}`;
+    const first = (await client.dispatch('echo', [1], { tags: [tag] })).executionId;
+    await client.waitFor(first);
+    const list = client.executionListUpdates({ tag }, { first: 5 });
+    const initial = (await list.next()).value!;
+    assert.deepEqual(initial.executions.map((row) => [row.id, row.state]), [[first, 'COMPLETED']]);
+    const second = (await client.dispatch('gated', ['live-list'], { tags: [tag] })).executionId;
+    sdk.gates.open('live-list');
+    for await (const snapshot of list) {
+      assert.equal(snapshot.executions[0]!.id, second, 'the newest first');
+      if (snapshot.executions[0]!.state === 'COMPLETED') break;
+    }
+  });
+});
