@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Store } from '../server/store/store.js';
 import { openEngine, type TestEngine } from './helpers/engine.js';
-import { POSTGRES_URL, openPostgresTestStore, postgresAvailable, storeKinds, type TestStore } from './helpers/stores.js';
-import { waitUntil } from './helpers/wait.js';
+import { postgresUrl, openPostgresTestStore, postgresReachable, storeKinds, type TestStore } from './helpers/stores.js';
+import { waitFor } from './helpers/conditions.js';
 
 /** Inserts `count` pending executions of `functionName` in one statement (their root tasks are what workers claim). */
 async function insertPending(
@@ -29,13 +29,13 @@ async function runningCount(store: Store, functionName: string): Promise<number>
   return rows[0]!.n;
 }
 
-describe('concurrency limits under racing claimers (postgres)', { skip: !(await postgresAvailable()) && 'Postgres is not reachable' }, () => {
+describe('concurrency limits under racing claimers (postgres)', { skip: !(await postgresReachable()) && 'Postgres is not reachable' }, () => {
   let testStore: TestStore;
   let claimers: Store[];
   before(async () => {
     testStore = await openPostgresTestStore();
     // Separate pools: the claims really run at the same time on different connections.
-    claimers = Array.from({ length: 6 }, () => Store.postgres(POSTGRES_URL, { schema: testStore.schema, maxConnections: 4 }));
+    claimers = Array.from({ length: 6 }, () => Store.postgres(postgresUrl, { schema: testStore.schema, maxConnections: 4 }));
   });
   after(async () => {
     await Promise.all(claimers.map((store) => store.close()));

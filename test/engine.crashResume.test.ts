@@ -6,11 +6,11 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Senpuki } from '../server/engine/senpuki.js';
 import { registerCrashFunctions } from './fixtures/crashFunctions.js';
-import { POSTGRES_URL, openPostgresTestStore, postgresAvailable, type TestStore } from './helpers/stores.js';
-import { waitUntil } from './helpers/wait.js';
+import { postgresUrl, openPostgresTestStore, postgresReachable, type TestStore } from './helpers/stores.js';
+import { waitFor } from './helpers/conditions.js';
 
 // Two processes share one database, so this needs real Postgres (PGlite is one process).
-describe('crash resume (postgres, a real process killed with SIGKILL)', { skip: !(await postgresAvailable()) && 'Postgres is not reachable' }, () => {
+describe('crash resume (postgres, a real process killed with SIGKILL)', { skip: !(await postgresReachable()) && 'Postgres is not reachable' }, () => {
   let testStore: TestStore;
   let dir: string;
   before(async () => {
@@ -25,7 +25,7 @@ describe('crash resume (postgres, a real process killed with SIGKILL)', { skip: 
   it('resumes the workflow on another worker without re-running its completed steps', async () => {
     const logPath = join(dir, 'runs.log');
     const log = () => readFileSync(logPath, 'utf8').trim().split('\n');
-    const child = fork(join(import.meta.dirname, 'fixtures', 'crashWorker.ts'), [POSTGRES_URL, testStore.schema!, logPath, '3'], {
+    const child = fork(join(import.meta.dirname, 'fixtures', 'crashWorker.ts'), [postgresUrl, testStore.schema!, logPath, '3'], {
       execArgv: ['--import', 'tsx'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
@@ -38,7 +38,7 @@ describe('crash resume (postgres, a real process killed with SIGKILL)', { skip: 
       const senpuki = new Senpuki({ store: testStore.store, pollMinIntervalMs: 20 });
       const workflow = registerCrashFunctions(senpuki, { logPath });
       const id = await senpuki.dispatch(workflow, []);
-      await waitUntil(() => { try { return log().includes(`step 3 pid ${child.pid}`); } catch { return false; } }, 'the worker process to reach step 3');
+      await waitFor(() => { try { return log().includes(`step 3 pid ${child.pid}`); } catch { return false; } }, { message: 'the worker process to reach step 3' });
       child.kill('SIGKILL');
       await exited;
 

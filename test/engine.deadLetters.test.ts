@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { ConflictError, ExecutionError, NonRetryableError, NotFoundError } from '../server/errors.js';
 import { openEngine, type TestEngine } from './helpers/engine.js';
 import { storeKinds } from './helpers/stores.js';
-import { waitUntil } from './helpers/wait.js';
+import { waitFor } from './helpers/conditions.js';
 
 for (const kind of await storeKinds()) {
   describe(`dead letters (${kind})`, () => {
@@ -65,7 +65,7 @@ for (const kind of await storeKinds()) {
         runs.set(n, (runs.get(n) ?? 0) + 1);
         if (fixed || n < 3) return n;
         if (n === 3) {
-          await waitUntil(async () => (await itemState(1)) === 'completed' && (await itemState(2)) === 'completed', 'items 1 and 2');
+          await waitFor(async () => (await itemState(1)) === 'completed' && (await itemState(2)) === 'completed', { message: 'items 1 and 2' });
           throw new NonRetryableError('item 3 is bad');
         }
         // Items 4-6 are still running when the execution fails: they are aborted and cancelled.
@@ -76,7 +76,7 @@ for (const kind of await storeKinds()) {
       try {
         id = await senpuki.dispatch(fan, []);
         await assert.rejects(senpuki.waitFor(id, { timeoutMs: 10_000 }), /item 3 is bad/);
-        await waitUntil(async () => (await senpuki.listTasks(id)).every((t) => t.state !== 'running'), 'the aborted items to stop');
+        await waitFor(async () => (await senpuki.listTasks(id)).every((t) => t.state !== 'running'), { message: 'the aborted items to stop' });
         assert.deepEqual(await Promise.all([4, 5, 6].map(itemState)), ['cancelled', 'cancelled', 'cancelled']);
         const [letter] = await senpuki.listDeadLetters({ executionId: id, functionName: 'fanItem' });
         fixed = true;

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { ExecutionError, TaskAbortedError, WaitTimeoutError } from '../server/errors.js';
 import { openEngine, type TestEngine } from './helpers/engine.js';
 import { storeKinds } from './helpers/stores.js';
-import { waitUntil } from './helpers/wait.js';
+import { waitFor } from './helpers/conditions.js';
 
 /** A promise with its resolve function, to hold a task at a known point. */
 function gate<T = void>() {
@@ -29,7 +29,7 @@ for (const kind of await storeKinds()) {
         store.claimTasks({ workerId, queues: ['default'], functionNames: ['leased'], limit: 1, leaseMs });
       const [first] = await claim('worker-a', 1);
       assert.ok(first);
-      await waitUntil(async () => (await store.reapExpiredLeases()).tasks.some((task) => task.id === first.id), 'the expired lease to be reaped');
+      await waitFor(async () => (await store.reapExpiredLeases()).tasks.some((task) => task.id === first.id), { message: 'the expired lease to be reaped' });
       const [second] = await claim('worker-b', 60_000);
       assert.equal(second?.id, first.id);
       assert.equal(await store.settleTask(first.id, id, 'worker-a', { kind: 'completed', result: 'stale' }), undefined);
@@ -120,7 +120,7 @@ for (const kind of await storeKinds()) {
         });
         assert.equal(((await aborted.promise) as TaskAbortedError).cause_, 'timed_out');
         const execution = await senpuki.stateOf(id);
-        await waitUntil(async () => (await senpuki.getTask(execution.rootTaskId)).state === 'cancelled', 'the late task to be cancelled');
+        await waitFor(async () => (await senpuki.getTask(execution.rootTaskId)).state === 'cancelled', { message: 'the late task to be cancelled' });
         assert.equal((await senpuki.stateOf(id)).state, 'timed_out');
       } finally {
         await worker.stop();
@@ -153,9 +153,9 @@ for (const kind of await storeKinds()) {
       });
       const one = await senpuki.serve({ queues: ['default'] });
       const id = await senpuki.dispatch(parent, []);
-      await waitUntil(() => runs.second === 1, 'the second child to start');
+      await waitFor(() => runs.second === 1, { message: 'the second child to start' });
       const stopping = one.stop({ drainTimeoutMs: 5000 });
-      await waitUntil(async () => (await senpuki.getTask((await senpuki.stateOf(id)).rootTaskId)).state === 'pending', 'the parent to be handed back');
+      await waitFor(async () => (await senpuki.getTask((await senpuki.stateOf(id)).rootTaskId)).state === 'pending', { message: 'the parent to be handed back' });
       secondMayFinish.open();
       await stopping;
       const two = await senpuki.serve();

@@ -4,10 +4,10 @@ import { Senpuki } from '../server/engine/senpuki.js';
 import { argsHash } from '../server/engine/resultCache.js';
 import { Store } from '../server/store/store.js';
 import { openEngine, type TestEngine } from './helpers/engine.js';
-import { POSTGRES_URL, openPostgresTestStore, postgresAvailable, storeKinds, type TestStore } from './helpers/stores.js';
-import { waitUntil } from './helpers/wait.js';
+import { postgresUrl, openPostgresTestStore, postgresReachable, storeKinds, type TestStore } from './helpers/stores.js';
+import { waitFor } from './helpers/conditions.js';
 
-describe('idempotency keys across processes (postgres)', { skip: !(await postgresAvailable()) && 'Postgres is not reachable' }, () => {
+describe('idempotency keys across processes (postgres)', { skip: !(await postgresReachable()) && 'Postgres is not reachable' }, () => {
   let testStore: TestStore;
   before(async () => {
     testStore = await openPostgresTestStore();
@@ -16,7 +16,7 @@ describe('idempotency keys across processes (postgres)', { skip: !(await postgre
 
   it('makes one execution when dispatches with one key race on separate connections', async () => {
     // Two engines with their own pools stand for two server processes.
-    const engines = [0, 1].map(() => new Senpuki({ store: Store.postgres(POSTGRES_URL, { schema: testStore.schema }) }));
+    const engines = [0, 1].map(() => new Senpuki({ store: Store.postgres(postgresUrl, { schema: testStore.schema }) }));
     try {
       for (const senpuki of engines) senpuki.durable('chargeOnce', async () => 'charged');
       for (let round = 0; round < 25; round++) {
@@ -97,7 +97,7 @@ for (const kind of await storeKinds()) {
         await assert.rejects(senpuki.waitFor(await senpuki.dispatch(rate, []), { timeoutMs: 10_000 }), /rate service down/);
         assert.equal(await senpuki.waitFor(await senpuki.dispatch(rate, []), { timeoutMs: 10_000 }), 2, 'the failure was not cached');
         assert.equal(await senpuki.waitFor(await senpuki.dispatch(rate, []), { timeoutMs: 10_000 }), 2, 'cached');
-        await waitUntil(async () => !(await senpuki.store.getCachedResult('shortLivedRate', argsHash([]))), 'the cached result to expire');
+        await waitFor(async () => !(await senpuki.store.getCachedResult('shortLivedRate', argsHash([]))), { message: 'the cached result to expire' });
         assert.equal(await senpuki.waitFor(await senpuki.dispatch(rate, []), { timeoutMs: 10_000 }), 3);
       } finally {
         await worker.stop();

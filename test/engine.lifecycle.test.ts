@@ -5,7 +5,7 @@ import { Senpuki } from '../server/engine/senpuki.js';
 import { Store } from '../server/store/store.js';
 import { openEngine, type TestEngine } from './helpers/engine.js';
 import { storeKinds } from './helpers/stores.js';
-import { waitUntil } from './helpers/wait.js';
+import { waitFor } from './helpers/conditions.js';
 
 function gate() {
   let open!: () => void;
@@ -68,7 +68,7 @@ for (const kind of await storeKinds()) {
       const one = await senpuki.serve();
       const id = await senpuki.dispatch(stubborn, []);
       const root = (await senpuki.stateOf(id)).rootTaskId;
-      await waitUntil(async () => (await senpuki.getTask(root)).state === 'running', 'the task to start');
+      await waitFor(async () => (await senpuki.getTask(root)).state === 'running', { message: 'the task to start' });
       const stopAt = Date.now();
       await one.stop({ drainTimeoutMs: 200 });
       const tookMs = Date.now() - stopAt;

@@ -5,8 +5,8 @@ import { NotFoundError, NonRetryableError } from '../server/errors.js';
 import { argsHash } from '../server/engine/resultCache.js';
 import { RETENTION_LOCK_SQL } from '../server/store/retentionQueries.js';
 import { openEngine, type TestEngine } from './helpers/engine.js';
-import { POSTGRES_URL, openPostgresTestStore, postgresAvailable, storeKinds, type TestStore } from './helpers/stores.js';
-import { waitUntil } from './helpers/wait.js';
+import { postgresUrl, openPostgresTestStore, postgresReachable, storeKinds, type TestStore } from './helpers/stores.js';
+import { waitFor } from './helpers/conditions.js';
 
 for (const kind of await storeKinds()) {
   describe(`retention (${kind})`, () => {
@@ -64,7 +64,7 @@ for (const kind of await storeKinds()) {
         const first = await senpuki.dispatch(once, [], { idempotencyKey: 'nightly-2024-01-01' });
         await senpuki.waitFor(first, { timeoutMs: 10_000 });
         await senpuki.waitFor(await senpuki.dispatch(brief, []), { timeoutMs: 10_000 });
-        await waitUntil(async () => !(await senpuki.store.getCachedResult('brieflyCached', argsHash([]))), 'the cached result to expire');
+        await waitFor(async () => !(await senpuki.store.getCachedResult('brieflyCached', argsHash([]))), { message: 'the cached result to expire' });
         const counts = await senpuki.purgeExpired({ idempotencyKeysMs: 0 });
         assert.deepEqual([counts.idempotencyKeys, counts.cachedResults, counts.executions], [1, 1, 0]);
         const second = await senpuki.dispatch(once, [], { idempotencyKey: 'nightly-2024-01-01' });
@@ -83,7 +83,7 @@ for (const kind of await storeKinds()) {
       try {
         const id = await senpuki.dispatch(shortLived, []);
         await senpuki.waitFor(id, { timeoutMs: 10_000 });
-        await waitUntil(() => senpuki.stateOf(id).then(() => false, (error) => error instanceof NotFoundError), 'the worker to remove the execution');
+        await waitFor(() => senpuki.stateOf(id).then(() => false, (error) => error instanceof NotFoundError), { message: 'the worker to remove the execution' });
       } finally {
         await worker.stop();
       }
@@ -92,7 +92,7 @@ for (const kind of await storeKinds()) {
   });
 }
 
-describe('retention across processes (postgres)', { skip: !(await postgresAvailable()) && 'Postgres is not reachable' }, () => {
+describe('retention across processes (postgres)', { skip: !(await postgresReachable()) && 'Postgres is not reachable' }, () => {
   let testStore: TestStore;
   before(async () => {
     testStore = await openPostgresTestStore();
@@ -101,7 +101,7 @@ describe('retention across processes (postgres)', { skip: !(await postgresAvaila
 
   it('runs one batch at a time: a worker finding another one at it skips its turn', async () => {
     const { store } = testStore;
-    const other = new pg.Client({ connectionString: POSTGRES_URL, options: `-c search_path=${testStore.schema}` });
+    const other = new pg.Client({ connectionString: postgresUrl, options: `-c search_path=${testStore.schema}` });
     await other.connect();
     try {
       await other.query('BEGIN');

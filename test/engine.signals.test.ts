@@ -5,7 +5,7 @@ import { ConflictError, NotFoundError, SignalTimeoutError } from '../server/erro
 import type { NewChild } from '../server/store/store.js';
 import { openEngine, type TestEngine } from './helpers/engine.js';
 import { storeKinds } from './helpers/stores.js';
-import { waitUntil } from './helpers/wait.js';
+import { waitFor } from './helpers/conditions.js';
 
 /** A promise with its resolve function, to hold a task at a known point. */
 function gate<T = void>() {
@@ -37,7 +37,7 @@ for (const kind of await storeKinds()) {
       assert.equal(sent.deliveredTo, undefined, 'no wait yet: buffered');
       const worker = await senpuki.serve({ concurrency: 1 });
       try {
-        await waitUntil(async () => (await senpuki.listTasks(id)).some((t) => t.kind === 'signal' && t.state === 'waiting'), 'the second wait to start');
+        await waitFor(async () => (await senpuki.listTasks(id)).some((t) => t.kind === 'signal' && t.state === 'waiting'), { message: 'the second wait to start' });
         assert.equal(await senpuki.waitFor(await senpuki.dispatch(quick, []), { timeoutMs: 10_000 }), 'ran', 'the waiting orchestrator left the only slot free');
         const late = await senpuki.sendSignal(id, 'approve', { by: 'ana' });
         assert.ok(late.deliveredTo, 'a waiting wait takes it at once');
@@ -86,7 +86,7 @@ for (const kind of await storeKinds()) {
       try {
         const id = await senpuki.dispatch(impatient, []);
         const waits = () => senpuki.listTasks(id).then((tasks) => tasks.filter((task) => task.kind === 'signal'));
-        await waitUntil(async () => (await waits()).length === 2, 'the first wait to time out and the second to start');
+        await waitFor(async () => (await waits()).length === 2, { message: 'the first wait to time out and the second to start' });
         const [timedOut] = await waits();
         assert.equal(timedOut!.state, 'failed');
         assert.equal(timedOut!.error?.name, 'SignalTimeoutError');
@@ -118,9 +118,9 @@ for (const kind of await storeKinds()) {
       const one = await senpuki.serve();
       const id = await senpuki.dispatch(twoSignals, []);
       await senpuki.sendSignal(id, 'next', 'first');
-      await waitUntil(() => childStarted, 'the step between the waits to start');
+      await waitFor(() => childStarted, { message: 'the step between the waits to start' });
       const stopping = one.stop({ drainTimeoutMs: 5000 });
-      await waitUntil(async () => (await senpuki.getTask((await senpuki.stateOf(id)).rootTaskId)).state === 'pending', 'the orchestrator to be handed back');
+      await waitFor(async () => (await senpuki.getTask((await senpuki.stateOf(id)).rootTaskId)).state === 'pending', { message: 'the orchestrator to be handed back' });
       await senpuki.sendSignal(id, 'next', 'second');
       childMayFinish.open();
       await stopping;

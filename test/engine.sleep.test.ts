@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { openEngine, type TestEngine } from './helpers/engine.js';
 import { storeKinds } from './helpers/stores.js';
-import { waitUntil } from './helpers/wait.js';
+import { waitFor } from './helpers/conditions.js';
 
 for (const kind of await storeKinds()) {
   describe(`durable sleep (${kind})`, () => {
@@ -23,13 +23,10 @@ for (const kind of await storeKinds()) {
       });
       const one = await senpuki.serve();
       const id = await senpuki.dispatch(napper, []);
-      const sleepTask = await waitUntil(
-        async () => (await senpuki.listTasks(id)).find((task) => task.kind === 'sleep'),
-        'the sleep to be scheduled',
-      );
+      const sleepTask = await waitFor(async () => (await senpuki.listTasks(id)).find((task) => task.kind === 'sleep'), { message: 'the sleep to be scheduled' });
       assert.equal(sleepTask.scheduledFor.getTime() - sleepTask.createdAt.getTime(), sleepMs, 'due time set once, from the database clock');
       // Stop half way through (by the database clock), hand the orchestrator over to a new worker.
-      await waitUntil(async () => (await senpuki.store.msUntil(sleepTask.scheduledFor)) < sleepMs / 2, 'half of the sleep to pass');
+      await waitFor(async () => (await senpuki.store.msUntil(sleepTask.scheduledFor)) < sleepMs / 2, { message: 'half of the sleep to pass' });
       await one.stop({ drainTimeoutMs: 5000 });
       assert.equal((await senpuki.getTask((await senpuki.stateOf(id)).rootTaskId)).state, 'pending', 'handed back');
       const two = await senpuki.serve();

@@ -6,7 +6,7 @@ import { startTsxChild, type TsxChild } from './helpers/childProcesses.js';
 import { waitFor } from './helpers/conditions.js';
 import { postGraphQL, sseSubscribe, wsClient, wsSubscribe, type EventLog } from './helpers/graphqlClients.js';
 import { redisUrl, requirePostgres, requireRedis } from './helpers/services.js';
-import { POSTGRES_URL, openPostgresTestStore } from './helpers/stores.js';
+import { postgresUrl, openPostgresTestStore } from './helpers/stores.js';
 
 const CHILD = 'test/helpers/graphqlProcess.ts';
 const EXECUTION_UPDATED = `subscription($id: ID!) { executionUpdated(id: $id) { state version result } }`;
@@ -24,7 +24,7 @@ describe('several server processes on one Postgres and Redis', () => {
     const { schema, dispose } = await openPostgresTestStore();
     const prefix = `senpuki-mp-${randomBytes(4).toString('hex')}`;
     const env = (name: string, role: string) => ({
-      DATABASE_URL: POSTGRES_URL,
+      DATABASE_URL: postgresUrl,
       REDIS_URL: redisUrl,
       SENPUKI_TEST_SCHEMA: schema!,
       SENPUKI_TEST_ROLE: role,

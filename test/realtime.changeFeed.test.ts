@@ -7,7 +7,7 @@ import { PostgresNotifyBackend } from '../server/notifications/postgresNotifyBac
 import { waitFor } from './helpers/conditions.js';
 import { startRedisServer, type RedisServerProcess } from './helpers/redisServer.js';
 import { redisUrl, requireRedis } from './helpers/services.js';
-import { openPostgresTestStore, postgresAvailable, POSTGRES_URL, type TestStore } from './helpers/stores.js';
+import { openPostgresTestStore, postgresReachable, postgresUrl, type TestStore } from './helpers/stores.js';
 
 // Polling this slow cannot explain a wake-up within a test: only a message can.
 const NO_POLLING = { pollMinIntervalMs: 60_000, pollMaxIntervalMs: 60_000 };
@@ -20,7 +20,7 @@ async function completeSilently(testStore: TestStore, executionId: string, resul
   );
 }
 
-describe('change feed over real notifications (postgres store)', { skip: !(await postgresAvailable()) && 'Postgres is not reachable' }, () => {
+describe('change feed over real notifications (postgres store)', { skip: !(await postgresReachable()) && 'Postgres is not reachable' }, () => {
   let testStore: TestStore;
   before(async () => {
     testStore = await openPostgresTestStore();
@@ -54,7 +54,7 @@ describe('change feed over real notifications (postgres store)', { skip: !(await
   });
 
   it('wakes a waiter through Postgres LISTEN/NOTIFY when there is no Redis', async (t) => {
-    const notifications = new PostgresNotifyBackend(POSTGRES_URL);
+    const notifications = new PostgresNotifyBackend(postgresUrl);
     const senpuki = new Senpuki({ store: testStore.store, notifications, ...NO_POLLING });
     t.after(() => notifications.close());
     senpuki.durable('notified', async (_ctx, n: number) => n + 1);

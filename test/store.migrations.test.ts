@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { StoreLockedError } from '../server/errors.js';
 import { Store } from '../server/store/store.js';
 import { migrate } from '../server/store/migrate.js';
-import { POSTGRES_URL, dropSchema, postgresAvailable } from './helpers/stores.js';
+import { postgresUrl, dropSchema, postgresReachable } from './helpers/stores.js';
 
 type Report = { ok: boolean; name?: string; message?: string };
 
@@ -68,10 +68,10 @@ describe('embedded store data directory', () => {
   });
 });
 
-describe('migrations on Postgres', { skip: !(await postgresAvailable()) && 'Postgres is not reachable' }, () => {
+describe('migrations on Postgres', { skip: !(await postgresReachable()) && 'Postgres is not reachable' }, () => {
   it('apply once when several connections migrate at the same moment', async () => {
     const schema = `t_migrate_${process.pid}`;
-    const stores = Array.from({ length: 4 }, () => Store.postgres(POSTGRES_URL, { schema }));
+    const stores = Array.from({ length: 4 }, () => Store.postgres(postgresUrl, { schema }));
     try {
       const files = readdirSync(join(import.meta.dirname, '..', 'server', 'store', 'migrations')).filter((name) => name.endsWith('.sql'));
       const ids = files.map((name) => Number.parseInt(name, 10)).sort((a, b) => a - b);

@@ -1,28 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { Store } from '../../server/store/store.js';
+import { postgresReachable, postgresUrl } from './services.js';
 
-export const POSTGRES_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-
-let postgresReachable: Promise<boolean> | undefined;
-
-/** True when the test Postgres answers; under CI=true an unreachable one is an error, never a skip. */
-export function postgresAvailable(): Promise<boolean> {
-  postgresReachable ??= (async () => {
-    const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 3000 });
-    try {
-      await client.connect();
-      await client.query('SELECT 1');
-      return true;
-    } catch (error) {
-      if (process.env.CI === 'true') throw new Error(`CI=true but Postgres at ${POSTGRES_URL} is unreachable: ${String(error)}`);
-      return false;
-    } finally {
-      await client.end().catch(() => {});
-    }
-  })();
-  return postgresReachable;
-}
+export { postgresReachable, postgresUrl } from './services.js';
 
 export interface TestStore {
   store: Store;
@@ -34,7 +15,7 @@ export interface TestStore {
 
 /** A Postgres store in a fresh schema, so test files never see each other's rows. */
 export async function openPostgresTestStore(schema = `t_${randomBytes(6).toString('hex')}`): Promise<TestStore> {
-  const store = Store.postgres(POSTGRES_URL, { schema, maxConnections: 20 });
+  const store = Store.postgres(postgresUrl, { schema, maxConnections: 20 });
   await store.initDb();
   return {
     store,
@@ -47,7 +28,7 @@ export async function openPostgresTestStore(schema = `t_${randomBytes(6).toStrin
 }
 
 export async function dropSchema(schema: string): Promise<void> {
-  const client = new pg.Client({ connectionString: POSTGRES_URL });
+  const client = new pg.Client({ connectionString: postgresUrl });
   await client.connect();
   try {
     await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
@@ -66,7 +47,7 @@ export type StoreKind = 'pglite' | 'postgres';
 
 /** The store kinds a suite runs against: PGlite always, Postgres when reachable (always under CI). */
 export async function storeKinds(): Promise<StoreKind[]> {
-  return (await postgresAvailable()) ? ['pglite', 'postgres'] : ['pglite'];
+  return (await postgresReachable()) ? ['pglite', 'postgres'] : ['pglite'];
 }
 
 export function openTestStore(kind: StoreKind): Promise<TestStore> {
