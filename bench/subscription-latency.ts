@@ -14,13 +14,8 @@
  * 'message' is measured in the same run as the floor.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { cpus, totalmem } from 'node:os';
-import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { createClient, type Client } from 'graphql-ws';
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import { pino } from 'pino';
 import WebSocket from 'ws';
@@ -32,27 +27,14 @@ import { MemoryBackend } from '../server/notifications/memoryBackend.js';
 import { PostgresNotifyBackend } from '../server/notifications/postgresNotifyBackend.js';
 import { RedisBackend } from '../server/notifications/redisBackend.js';
 import { Store } from '../server/store/store.js';
+import { DATABASE_URL, REDIS_URL, measurePaths, rawRedisLatencies, report } from './lib/report.js';
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const SAMPLES = Number(process.env.SAMPLES ?? 500);
 const POLLING_SAMPLES = Number(process.env.POLLING_SAMPLES ?? 60);
 const WARMUP = Number(process.env.WARMUP ?? 50);
 /** An event that does not arrive within this fails the path (never hangs the bench). */
 const EVENT_TIMEOUT_MS = 10_000;
-const RESULTS_FILE = join(dirname(fileURLToPath(import.meta.url)), 'results', 'subscription-latency.json');
 const TASK_UPDATED = 'subscription($id: ID!) { taskUpdated(id: $id) { state version } }';
-
-interface PathResult {
-  path: string;
-  count: number;
-  p50Ms?: number;
-  p90Ms?: number;
-  p99Ms?: number;
-  meanMs?: number;
-  maxMs?: number;
-  skipped?: string;
-}
 
 /** Rejects after `ms` (cleared by the caller). */
 function deadline(ms: number, what: string): { promise: Promise<never>; clear: () => void } {
@@ -142,32 +124,8 @@ async function dropSchema(schema: string): Promise<void> {
   await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).finally(() => client.end());
 }
 
-/** The floor: two raw ioredis connections, PUBLISH → 'message', one message in flight. */
-async function measureRawRedis(samples: number): Promise<number[]> {
-  const subscriber = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
-  const publisher = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
-  const channel = `senpuki:bench:raw:${process.pid}`;
-  let arrived: ((at: number) => void) | undefined;
-  subscriber.on('message', () => arrived?.(performance.now()));
-  try {
-    await subscriber.subscribe(channel);
-    const latencies: number[] = [];
-    for (let i = 0; i < WARMUP + samples; i++) {
-      const received = new Promise<number>((resolve) => (arrived = resolve));
-      const started = performance.now();
-      await publisher.publish(channel, JSON.stringify({ task_id: `bench-${i}`, state: 'completed' }));
-      const at = await received;
-      if (i >= WARMUP) latencies.push(at - started);
-    }
-    return latencies;
-  } finally {
-    subscriber.disconnect();
-    publisher.disconnect();
-  }
-}
-
 const PATHS: Array<{ path: string; measure: () => Promise<number[]> }> = [
-  { path: 'raw ioredis PUBLISH → message (baseline)', measure: () => measureRawRedis(SAMPLES * 4) },
+  { path: 'raw ioredis PUBLISH → message (baseline)', measure: () => rawRedisLatencies(SAMPLES * 4, WARMUP) },
   { path: 'task commit → graphql-ws event, Redis', measure: () => measureGraphQL(new RedisBackend(REDIS_URL), new RedisBackend(REDIS_URL), SAMPLES, 0) },
   {
     path: 'task commit → graphql-ws event, Postgres NOTIFY',
@@ -177,45 +135,9 @@ const PATHS: Array<{ path: string; measure: () => Promise<number[]> }> = [
   { path: 'task commit → graphql-ws event, polling', measure: () => measureGraphQL(new MemoryBackend(), new MemoryBackend(), POLLING_SAMPLES, 300) },
 ];
 
-const round = (ms: number) => Math.round(ms * 1000) / 1000;
-
-function summarize(path: string, latencies: number[]): PathResult {
-  const sorted = [...latencies].sort((a, b) => a - b);
-  const at = (q: number) => round(sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!);
-  const mean = sorted.reduce((sum, value) => sum + value, 0) / sorted.length;
-  return { path, count: sorted.length, p50Ms: at(0.5), p90Ms: at(0.9), p99Ms: at(0.99), meanMs: round(mean), maxMs: round(sorted.at(-1)!) };
-}
-
-async function main(): Promise<void> {
-  const machine = {
-    cpu: cpus()[0]?.model ?? 'unknown',
-    cores: cpus().length,
-    memoryGb: Math.round(totalmem() / 2 ** 30),
-    node: process.version,
-    platform: `${process.platform} ${process.arch}`,
-  };
-  const results: PathResult[] = [];
-  for (const { path, measure } of PATHS) {
-    try {
-      results.push(summarize(path, await measure()));
-    } catch (error) {
-      results.push({ path, count: 0, skipped: error instanceof Error ? error.message : String(error) });
-    }
-  }
-
-  console.log(`subscription latency — ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGb} GB, node ${machine.node}`);
-  console.log(`sequential, one event in flight, after ${WARMUP} warm-up samples; milliseconds\n`);
-  const header = ['path', 'count', 'p50', 'p90', 'p99', 'mean', 'max'];
-  const rows = results.filter((r) => !r.skipped).map((r) => [r.path, String(r.count), ...[r.p50Ms, r.p90Ms, r.p99Ms, r.meanMs, r.maxMs].map((v) => v!.toFixed(3))]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length), ...(i === 0 ? results.map((r) => r.path.length) : [])));
-  for (const row of [header, ...rows]) console.log(row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  '));
-  for (const r of results.filter((r) => r.skipped)) console.log(`${r.path.padEnd(widths[0]!)}  skipped: ${r.skipped}`);
-
-  await mkdir(dirname(RESULTS_FILE), { recursive: true });
-  const report = { bench: 'subscription-latency', date: new Date().toISOString(), machine, samples: SAMPLES, pollingSamples: POLLING_SAMPLES, warmup: WARMUP, results };
-  await writeFile(RESULTS_FILE, `${JSON.stringify(report, null, 2)}\n`);
-  console.log(`\nwrote ${RESULTS_FILE}`);
-  if (results.some((r) => r.skipped)) process.exitCode = 1;
-}
-
-await main();
+const results = await measurePaths(PATHS);
+await report('subscription-latency', 'subscription latency', `sequential, one event in flight, after ${WARMUP} warm-up samples`, results, {
+  samples: SAMPLES,
+  pollingSamples: POLLING_SAMPLES,
+  warmup: WARMUP,
+});
