@@ -166,3 +166,11 @@ export class ChildTaskError extends Error {
     this.data = remote.data;
   }
 }
+
+/**
+ * A replayed durable function made a different call than its earlier run at the same position.
+ * Not retryable: the code or its inputs changed in a way a replay cannot reconcile.
+ */
+export class NonDeterminismError extends NonRetryableError {
+  override name = 'NonDeterminismError';
+}

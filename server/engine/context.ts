@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { ChildTaskError, SignalTimeoutError, TaskAbortedError, ValidationError } from '../errors.js';
+import { ChildTaskError, NonDeterminismError, SenpukiError, SignalTimeoutError, TaskAbortedError, ValidationError } from '../errors.js';
 import type { ChangeFeed } from '../realtime/changeFeed.js';
 import type { NewChild, Store } from '../store/store.js';
 import type { Announcer } from './announcer.js';
@@ -251,14 +251,24 @@ export class TaskContext implements Context {
     const batch = this.batch;
     this.batch = [];
     try {
-      const outcome = await this.runtime.store.scheduleChildren(
-        this.task.id,
-        this.runtime.workerId,
-        batch.map((entry) => entry.child),
-      );
+      const children = batch.map((entry) => entry.child);
+      const outcome = await withStoreRetries(() => this.runtime.store.scheduleChildren(this.task.id, this.runtime.workerId, children));
       if (!outcome.ok) throw new TaskAbortedError(outcome.reason === 'lease_lost' ? 'lease_lost' : 'cancelled');
       await this.runtime.announcer.announce(outcome.changes);
-      outcome.tasks.forEach((task, index) => batch[index]!.resolve(task));
+      outcome.tasks.forEach((task, index) => {
+        const asked = children[index]!;
+        // A replay must make the same calls in the same order; handing call #n of one function
+        // the stored result of another would silently corrupt the workflow.
+        if (task.kind !== asked.kind || task.functionName !== asked.functionName) {
+          batch[index]!.reject(
+            new NonDeterminismError(
+              `${this.task.functionName} made call #${asked.callKey.split(':').pop()} to ${asked.kind === 'function' ? asked.functionName : asked.kind}, ` +
+                `but an earlier run made it to ${task.kind === 'function' ? task.functionName : task.kind}. A durable function must make the same ` +
+                'calls in the same order on every run: branch on stored results (ctx.call), not on time, randomness or outside state.',
+            ),
+          );
+        } else batch[index]!.resolve(task);
+      });
     } catch (error) {
       for (const entry of batch) entry.reject(error);
     }
@@ -284,5 +294,22 @@ export class TaskContext implements Context {
 function checkName(name: unknown, what: string): asserts name is string {
   if (typeof name !== 'string' || name.length === 0 || name.length > NAME_MAX_LENGTH) {
     throw new ValidationError(`${what} must be a non-empty string of at most ${NAME_MAX_LENGTH} characters; got ${describe(name)}`);
+  }
+}
+
+const STORE_TRIES = 3;
+
+/**
+ * Scheduling children is idempotent (call keys), so a transient store error (a dropped
+ * connection, a deadlock victim) is retried rather than failing the whole workflow.
+ */
+async function withStoreRetries<T>(operation: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await operation();
+    } catch (error) {
+      if (error instanceof SenpukiError || attempt >= STORE_TRIES) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
+    }
   }
 }

@@ -1,5 +1,12 @@
-/** Resolves after `ms`, or rejects with the signal's reason as soon as it is aborted. */
+/** Node fires longer timers after 1 ms; longer delays are waited out in steps of this. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Resolves after `ms` (or at most MAX_TIMER_MS: callers that wait longer loop and re-measure), or
+ * rejects with the signal's reason as soon as it is aborted.
+ */
 export function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
+  ms = Math.min(ms, MAX_TIMER_MS);
   return new Promise((resolve, reject) => {
     if (signal.aborted) return reject(signal.reason);
     const onAbort = () => {
@@ -12,4 +19,17 @@ export function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
     }, ms);
     signal.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/** Like AbortSignal.timeout, for any duration (AbortSignal.timeout fires at once past ~24.8 days). */
+export function timeoutSignal(ms: number): AbortSignal {
+  const controller = new AbortController();
+  const deadline = Date.now() + ms;
+  const arm = () => {
+    const left = deadline - Date.now();
+    if (left <= 0) return controller.abort(new DOMException('The operation timed out.', 'TimeoutError'));
+    setTimeout(arm, Math.min(left, MAX_TIMER_MS)).unref();
+  };
+  arm();
+  return controller.signal;
 }

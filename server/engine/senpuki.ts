@@ -31,6 +31,7 @@ import { sendSignal, type SignalSent } from './signals.js';
 import type { DeadLetterRecord, Duration, ExecutionRecord, Json, TaskRecord } from './types.js';
 import { assertUuid, describe, toJson, toMs } from './validation.js';
 import { Worker, type WorkerOptions } from './worker.js';
+import { timeoutSignal } from './delay.js';
 
 export const DEFAULT_MAX_ARGS_BYTES = 1024 * 1024;
 
@@ -205,7 +206,7 @@ export class Senpuki {
   async waitFor<R>(id: ExecutionId<R>, options: WaitOptions = {}): Promise<R> {
     assertUuid(id, 'execution id');
     const timeoutMs = options.timeoutMs === undefined ? undefined : toMs(options.timeoutMs, 'timeoutMs');
-    const signals = [options.signal, timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs)].filter((s): s is AbortSignal => !!s);
+    const signals = [options.signal, timeoutMs === undefined ? undefined : timeoutSignal(timeoutMs)].filter((s): s is AbortSignal => !!s);
     const signal = signals.length ? AbortSignal.any(signals) : undefined;
     let execution: ExecutionRecord;
     try {
@@ -318,7 +319,11 @@ export class Senpuki {
     if (options.concurrency !== undefined && (!Number.isInteger(options.concurrency) || options.concurrency < 1)) {
       throw new ValidationError(`concurrency must be a positive integer; got ${describe(options.concurrency)}`);
     }
-    await this.store.initDb();
+    const closedMeanwhile = () => new ValidationError('This Senpuki was closed while the worker was starting');
+    await this.store.initDb().catch((error) => {
+      throw this.closing ? closedMeanwhile() : error;
+    });
+    if (this.closing) throw closedMeanwhile();
     const worker = new Worker(
       {
         runtime: { store: this.store, feed: this.feed, announcer: this.announcer, registry: this.registry },

@@ -26,14 +26,29 @@ export interface RunningTask {
  */
 class TaskSlot {
   private waits = 0;
-  private held = true;
-  private reacquiring: Promise<void> | undefined;
+  private acquiring: Promise<void> | undefined;
   private finished = false;
 
-  constructor(private readonly slots: Semaphore) {}
+  constructor(
+    private readonly slots: Semaphore,
+    private held: boolean,
+  ) {}
 
   get suspended(): boolean {
     return !this.held && this.waits > 0;
+  }
+
+  /** Resolves once the task holds a slot again (or no longer needs one). */
+  acquire(): Promise<void> {
+    if (this.held || this.finished) return Promise.resolve();
+    this.acquiring ??= this.slots.acquire().then(() => {
+      this.acquiring = undefined;
+      // Not needed any more: the task ended, or another of its branches began waiting meanwhile
+      // (keeping the slot then would hold it through that wait, and a one-slot worker would stall).
+      if (this.finished || this.waits > 0) this.slots.release();
+      else this.held = true;
+    });
+    return this.acquiring;
   }
 
   async suspend<T>(wait: Promise<T>): Promise<T> {
@@ -44,18 +59,8 @@ class TaskSlot {
     try {
       return await wait;
     } finally {
-      if (--this.waits === 0 && !this.finished) await this.reacquire();
+      if (--this.waits === 0) await this.acquire();
     }
-  }
-
-  private reacquire(): Promise<void> {
-    if (this.held) return Promise.resolve();
-    this.reacquiring ??= this.slots.acquire().then(() => {
-      this.reacquiring = undefined;
-      if (this.finished) this.slots.release(); // The task ended while this wait was still out.
-      else this.held = true;
-    });
-    return this.reacquiring;
   }
 
   release(): void {
@@ -74,14 +79,15 @@ export interface RunTaskDeps {
 }
 
 /**
- * Runs one claimed task to its outcome and writes it, fenced by the lease. The slot for the task
- * must already be taken; it is given back when the task ends.
+ * Runs one claimed task to its outcome and writes it, fenced by the lease. `slotHeld` says whether
+ * the caller already took a slot for it; if not, the task waits for one before it starts. The
+ * slot is given back when the task ends.
  */
-export function runTask(deps: RunTaskDeps, task: ClaimedTask): RunningTask {
+export function runTask(deps: RunTaskDeps, task: ClaimedTask, slotHeld: boolean): RunningTask {
   const controller = new AbortController();
   // Every pending child wait listens on the task's signal; a fan-out over thousands is normal.
   setMaxListeners(0, controller.signal);
-  const slot = new TaskSlot(deps.slots);
+  const slot = new TaskSlot(deps.slots, slotHeld);
   const running: RunningTask = {
     task,
     controller,
@@ -92,6 +98,7 @@ export function runTask(deps: RunTaskDeps, task: ClaimedTask): RunningTask {
   };
   running.done = (async () => {
     try {
+      await slot.acquire();
       const outcome = await execute(deps, task, controller.signal, slot);
       if (outcome) await settle(deps, task, outcome);
     } finally {

@@ -11,13 +11,17 @@ export function assertUuid(id: unknown, what: string): asserts id is string {
   }
 }
 
-/** Milliseconds from `'10m'`, `'1.5s'`, `'2 hours'` or a number of milliseconds; rejects negatives. */
+/** Longest duration accepted anywhere (sleeps, delays, timeouts): ten years. */
+export const MAX_DURATION_MS = 10 * 365 * 24 * 3_600_000;
+
+/** Milliseconds from `'10m'`, `'1.5s'`, `'2 hours'` or a number of milliseconds; rejects negatives and more than ten years. */
 export function toMs(duration: Duration, what: string): number {
   const value = typeof duration === 'string' ? ms(duration as ms.StringValue) : duration;
   if (typeof value !== 'number' || !Number.isFinite(value)) {
     throw new ValidationError(`${what} must be a number of milliseconds or a string like "500ms", "10s", "5m", "1h"; got ${describe(duration)}`);
   }
   if (value < 0) throw new ValidationError(`${what} must not be negative; got ${describe(duration)}`);
+  if (value > MAX_DURATION_MS) throw new ValidationError(`${what} must be at most ten years; got ${describe(duration)}`);
   return Math.round(value);
 }
 

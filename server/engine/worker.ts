@@ -117,6 +117,11 @@ export class Worker {
   async start(): Promise<this> {
     if (this.stateValue !== 'starting') return this;
     await this.listenForWakeUps();
+    if (this.stateValue !== 'starting') {
+      // stop() came while we were subscribing: stay stopped.
+      this.stopWakeListener?.();
+      return this;
+    }
     this.stateValue = 'ready';
     this.timers.push(setInterval(() => void this.heartbeat(), this.options.heartbeatIntervalMs));
     this.scheduleMaintenance();
@@ -134,7 +139,10 @@ export class Worker {
       this.stopWakeListener = stop;
     } catch (error) {
       this.noteError(error, 'wake-up subscription failed; polling instead');
-      const retry = setTimeout(() => void this.listenForWakeUps(), this.deps.poll.pollMaxIntervalMs);
+      const retry = setTimeout(() => {
+        this.timers = this.timers.filter((timer) => timer !== retry);
+        void this.listenForWakeUps();
+      }, this.deps.poll.pollMaxIntervalMs);
       retry.unref();
       this.timers.push(retry);
     }
@@ -262,13 +270,12 @@ export class Worker {
   }
 
   private runClaimed(task: Parameters<typeof runTask>[1]): void {
-    if (!this.slots.tryAcquire()) {
-      // A waiting orchestrator took the slot back between the claim and now: run anyway, the
-      // overshoot is one task and ends with it.
-    }
+    // A waiting orchestrator may have taken its slot back between the claim and now: then this
+    // task waits for the next free slot (its lease is renewed meanwhile) rather than overshoot.
     const running = runTask(
       { runtime: { ...this.deps.runtime, workerId: this.id }, slots: this.slots, logger: this.deps.logger },
       task,
+      this.slots.tryAcquire(),
     );
     this.running.set(task.id, running);
     this.executions.watch(task.executionId);
@@ -312,6 +319,7 @@ export class Worker {
         const { store, announcer } = this.deps.runtime;
         await announcer.announce(await store.reapExpiredLeases());
         await announcer.announce(await store.timeOutExpired());
+        await announcer.announce(await store.settleStalledCancellations());
         await this.retention?.tick(store);
       } catch (error) {
         this.noteError(error, 'maintenance failed');

@@ -33,8 +33,8 @@ export async function claimTasks(db: Db, options: ClaimOptions): Promise<Claimed
   const limits = options.limits ?? {};
   const limited = options.functionNames.filter((name) => limits[name] !== undefined);
   const unlimited = options.functionNames.filter((name) => limits[name] === undefined);
-  if (limited.length === 0) return claimStatement(db, options, unlimited, [], []);
-  return db.transaction(async (tx) => {
+  if (limited.length === 0) return markExecutionsStarted(db, await claimStatement(db, options, unlimited, [], []));
+  const claimed = await db.transaction(async (tx) => {
     const { rows: due } = await tx.query<{ function_name: string }>(
       `SELECT DISTINCT function_name FROM senpuki_tasks
        WHERE state = 'pending' AND scheduled_for <= now() AND function_name = ANY($1::text[]) AND queue = ANY($2::text[])`,
@@ -53,6 +53,7 @@ export async function claimTasks(db: Db, options: ClaimOptions): Promise<Claimed
     const caps = names.map((name) => Math.max(0, limits[name]! - (busy.get(name) ?? 0)));
     return claimStatement(tx, options, unlimited, names, caps);
   });
+  return markExecutionsStarted(db, claimed);
 }
 
 const ELIGIBLE = `t.state = 'pending' AND t.scheduled_for <= now() AND t.queue = ANY($1::text[])
@@ -71,8 +72,8 @@ async function claimStatement(
   unlimited: string[],
   limitedNames: string[],
   caps: number[],
-): Promise<ClaimedTask[]> {
-  const { rows } = await db.query<TaskRow & { execution_started: boolean }>(
+): Promise<TaskRecord[]> {
+  const { rows } = await db.query<TaskRow>(
     `WITH free AS (
        SELECT t.id, t.priority, t.scheduled_for FROM senpuki_tasks t
        WHERE ${ELIGIBLE} AND t.function_name = ANY($6::text[])
@@ -94,13 +95,8 @@ async function claimStatement(
          started_at = coalesce(t.started_at, now())
        FROM next WHERE t.id = next.id
        RETURNING ${qualify(TASK_COLUMNS, 't')}
-     ), started AS (
-       UPDATE senpuki_executions e SET state = 'running', started_at = now()
-       FROM claimed c WHERE e.id = c.execution_id AND c.parent_task_id IS NULL AND e.state = 'pending'
-       RETURNING e.id
      )
-     SELECT c.*, EXISTS (SELECT 1 FROM started s WHERE s.id = c.execution_id) AS execution_started
-     FROM claimed c ORDER BY c.priority DESC, c.scheduled_for`,
+     SELECT c.* FROM claimed c ORDER BY c.priority DESC, c.scheduled_for`,
     [
       options.queues,
       options.workerId,
@@ -112,7 +108,26 @@ async function claimStatement(
       caps,
     ],
   );
-  return rows.map((row) => ({ ...toTask(row), executionStarted: row.execution_started }));
+  return rows.map(toTask);
+}
+
+/**
+ * Moves the executions of claimed root tasks from pending to running, in a statement of its own:
+ * done inside the claim, it would lock task rows before execution rows, the reverse of cancel and
+ * timeout (which lock the execution, then its tasks), and the two would deadlock.
+ */
+async function markExecutionsStarted(db: Queryable, claimed: TaskRecord[]): Promise<ClaimedTask[]> {
+  const roots = claimed.filter((task) => !task.parentTaskId).map((task) => task.executionId);
+  const started = new Set<string>();
+  if (roots.length > 0) {
+    const { rows } = await db.query<{ id: string }>(
+      `UPDATE senpuki_executions SET state = 'running', started_at = now()
+       WHERE id = ANY($1::uuid[]) AND state = 'pending' RETURNING id`,
+      [roots],
+    );
+    for (const row of rows) started.add(row.id);
+  }
+  return claimed.map((task) => ({ ...task, executionStarted: !task.parentTaskId && started.has(task.executionId) }));
 }
 
 export interface NextDueOptions {

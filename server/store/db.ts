@@ -39,7 +39,20 @@ export function createPoolDb({ kind, pool, schema, onClose }: PoolDbOptions): Db
   return {
     kind,
     schema,
-    query: (text, values) => pool.query(text, values as unknown[]),
+    query:
+      kind === 'pglite'
+        ? async (text, values) => {
+            // pool.query destroys a client whose query failed, but every PGlite client shares one
+            // in-process connection whose pending replies would then be read by the next caller.
+            // Releasing it normally keeps that one connection in step.
+            const client = await pool.connect();
+            try {
+              return await client.query(text, values as unknown[]);
+            } finally {
+              client.release();
+            }
+          }
+        : (text, values) => pool.query(text, values as unknown[]),
     async transaction(fn) {
       const client = await pool.connect();
       try {

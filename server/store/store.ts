@@ -22,7 +22,7 @@ import {
   type ExecutionFilter,
   type NewExecution,
 } from './executionQueries.js';
-import { reapExpiredLeases, requestCancel, timeOutExpired } from './lifecycleQueries.js';
+import { reapExpiredLeases, requestCancel, settleStalledCancellations, timeOutExpired } from './lifecycleQueries.js';
 import {
   ping,
   selectExecutionPageExact,
@@ -162,6 +162,9 @@ export class Store {
   }
   reapExpiredLeases(limit = 100) {
     return this.use((db) => reapExpiredLeases(db, limit));
+  }
+  settleStalledCancellations(limit = 100) {
+    return this.use((db) => settleStalledCancellations(db, limit));
   }
 
   /** Buffers a signal and hands it to the oldest waiting wait of its name, atomically. */
