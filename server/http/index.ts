@@ -5,3 +5,5 @@ export type { GraphQLApp, GraphQLAppConfig } from './createApp.js';
 export { createEngine } from './createEngine.js';
 export { serverConfigFromEnv } from './config.js';
 export type { EngineConfig, ServerConfig, ServerLimits } from './config.js';
+export { useDashboard } from './useDashboard.js';
+export type { DashboardOptions } from './useDashboard.js';

@@ -1,0 +1,103 @@
+import type { Logger } from 'pino';
+import type { Senpuki } from '../engine/senpuki.js';
+import type { Worker } from '../engine/worker.js';
+import { serverConfigFromEnv, type ServerConfig } from '../http/config.js';
+import { createEngine } from '../http/createEngine.js';
+import { startServer, type SenpukiServer } from '../http/startServer.js';
+import { useDashboard } from '../http/useDashboard.js';
+import { EXAMPLES_MODULE, registerFunctionModules } from './loadFunctions.js';
+
+export interface ServeOptions {
+  port?: number;
+  host?: string;
+  databaseUrl?: string;
+  redisUrl?: string;
+  dataDir?: string;
+  /** Modules exporting durable functions; default: the examples. */
+  functions?: string[];
+  /** Worker slots in this process; 0 serves the API without a worker. */
+  concurrency?: number;
+  queues?: string[];
+  apiKeys?: string[];
+  logger: Logger;
+}
+
+/** What a running `serve` or `worker` command holds, and how to stop it in order. */
+export interface Running {
+  senpuki: Senpuki;
+  worker: Worker | undefined;
+  server: SenpukiServer | undefined;
+  /** Example arguments the functions modules exported, by function name (for the banner and the dashboard). */
+  exampleArgs: Record<string, unknown[]>;
+  /** Drains the worker, closes the server, then the engine. Idempotent. */
+  stop(): Promise<void>;
+}
+
+function engineConfig(options: ServeOptions, env: ServerConfig['engine']) {
+  return {
+    databaseUrl: options.databaseUrl ?? env?.databaseUrl,
+    redisUrl: options.redisUrl ?? env?.redisUrl,
+    dataDir: options.dataDir ?? env?.dataDir,
+    options: { logger: options.logger },
+  };
+}
+
+async function startEngine(options: ServeOptions, envConfig: ServerConfig) {
+  const senpuki = await createEngine(engineConfig(options, envConfig.engine));
+  try {
+    const loaded = await registerFunctionModules(senpuki, options.functions?.length ? options.functions : [EXAMPLES_MODULE]);
+    const worker =
+      options.concurrency === 0 ? undefined : await senpuki.serve({ concurrency: options.concurrency, queues: options.queues });
+    return { senpuki, worker, loaded };
+  } catch (error) {
+    await senpuki.close();
+    throw error;
+  }
+}
+
+/** `senpuki serve`: engine, worker and the GraphQL server with the dashboard, in one process. */
+export async function runServe(options: ServeOptions, env: NodeJS.ProcessEnv = process.env): Promise<Running> {
+  const envConfig = serverConfigFromEnv(env);
+  const { senpuki, worker, loaded } = await startEngine(options, envConfig);
+  let server: SenpukiServer;
+  try {
+    server = await startServer({
+      ...envConfig,
+      senpuki,
+      host: options.host ?? envConfig.host,
+      port: options.port ?? envConfig.port,
+      apiKeys: options.apiKeys?.length ? options.apiKeys : envConfig.apiKeys,
+      logger: options.logger,
+      plugins: [useDashboard({ graphqlPath: envConfig.graphqlPath, exampleArgs: loaded.exampleArgs, logger: options.logger })],
+    });
+  } catch (error) {
+    await worker?.stop();
+    await senpuki.close();
+    throw error;
+  }
+  return running(senpuki, worker, server, loaded.exampleArgs);
+}
+
+/** `senpuki worker`: a worker process without the HTTP server. */
+export async function runWorker(options: ServeOptions, env: NodeJS.ProcessEnv = process.env): Promise<Running> {
+  const { senpuki, worker, loaded } = await startEngine(options, serverConfigFromEnv(env));
+  return running(senpuki, worker, undefined, loaded.exampleArgs);
+}
+
+function running(senpuki: Senpuki, worker: Worker | undefined, server: SenpukiServer | undefined, exampleArgs: Record<string, unknown[]>): Running {
+  let stopping: Promise<void> | undefined;
+  return {
+    senpuki,
+    worker,
+    server,
+    exampleArgs,
+    stop() {
+      stopping ??= (async () => {
+        await worker?.stop();
+        await server?.close();
+        await senpuki.close();
+      })();
+      return stopping;
+    },
+  };
+}

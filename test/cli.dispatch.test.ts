@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { runCli, startServeChild, type ServeChild } from './helpers/cli.js';
+
+const FIXTURE = 'test/fixtures/cliFunctions.ts';
+
+/** A port nothing listens on (one the OS just handed out and took back). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+describe('the senpuki CLI against a server started with --functions', () => {
+  let dataDir: string;
+  let server: ServeChild;
+  let env: Record<string, string>;
+
+  before(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'senpuki-cli-'));
+    server = await startServeChild(['--functions', FIXTURE, '--port', '0', '--data-dir', dataDir, '--concurrency', '4']);
+    env = { SENPUKI_URL: server.graphqlUrl };
+  });
+  after(async () => {
+    const code = await server?.stop();
+    await rm(dataDir, { recursive: true, force: true });
+    assert.equal(code, 0, 'serve stops cleanly on SIGTERM');
+  });
+
+  it('serve --functions registers the functions the module exports, instead of the examples', async () => {
+    assert.match(server.output(), /Functions\s+greet, refuse, shout, waitForGo/);
+    const run = await runCli(['functions', '--json'], env);
+    assert.equal(run.code, 0, run.stderr);
+    const names = (JSON.parse(run.stdout) as Array<{ name: string }>).map((fn) => fn.name);
+    assert.deepEqual(names, ['greet', 'refuse', 'shout', 'waitForGo']);
+  });
+
+  it('dispatch --wait prints progress lines, then the result on stdout, and exits 0 when the execution completes', async () => {
+    const run = await runCli(['dispatch', 'greet', '["ana"]', '--wait'], env);
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(JSON.parse(run.stdout), { greeting: 'hello ANA ANA' });
+    assert.match(run.stderr, /^dispatched greet [0-9a-f-]{36}$/m);
+    assert.match(run.stderr, /^3\/3 tasks {2}completed$/m, 'a plain progress line per change when not on a TTY');
+    assert.match(run.stderr, /✓ completed in \S+/);
+    assert.doesNotMatch(run.stderr, /\x1b\[/, 'no escape codes when not on a TTY');
+  });
+
+  it('dispatch --wait prints the error and exits 1 when the execution fails', async () => {
+    const run = await runCli(['dispatch', 'refuse', '["out of stock"]', '--wait'], env);
+    assert.equal(run.code, 1, run.stderr);
+    assert.equal(run.stdout, '');
+    assert.match(run.stderr, /✗ failed after \S+: NonRetryableError: out of stock/);
+    assert.doesNotMatch(run.stderr, /\n\s+at /, 'no stack trace');
+  });
+
+  it('dispatch without --wait prints only the execution id; watch and show follow it by that id', async () => {
+    const dispatched = await runCli(['dispatch', 'greet', '["bo"]'], env);
+    assert.equal(dispatched.code, 0, dispatched.stderr);
+    const id = dispatched.stdout.trim();
+    assert.match(id, /^[0-9a-f-]{36}$/);
+    const watched = await runCli(['watch', id], env);
+    assert.equal(watched.code, 0, watched.stderr);
+    assert.deepEqual(JSON.parse(watched.stdout), { greeting: 'hello BO BO' });
+    const shown = await runCli(['show', id], env);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.match(shown.stdout, /^greet {2}completed {2}/);
+    assert.match(shown.stdout, /^greet\s+completed\s+1\/1/m, 'the root task');
+    assert.match(shown.stdout, /^├─ shout\s+completed/m);
+    assert.match(shown.stdout, /^└─ shout\s+completed/m);
+    const listed = await runCli(['executions', '--function', 'greet', '--state', 'completed'], env);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, new RegExp(`^${id}\\s+greet\\s+completed`, 'm'));
+  });
+
+  it('signal reaches the waiting function, and cancel --wait exits 3', async () => {
+    const waiting = (await runCli(['dispatch', 'waitForGo'], env)).stdout.trim();
+    const signalled = await runCli(['signal', waiting, 'go', '{"by":"ana"}'], env);
+    assert.equal(signalled.code, 0, signalled.stderr);
+    const watched = await runCli(['watch', waiting], env);
+    assert.equal(watched.code, 0, watched.stderr);
+    assert.deepEqual(JSON.parse(watched.stdout), { got: { by: 'ana' } });
+
+    const doomed = (await runCli(['dispatch', 'waitForGo'], env)).stdout.trim();
+    const cancelled = await runCli(['cancel', doomed, '--wait'], env);
+    assert.equal(cancelled.code, 3, cancelled.stderr);
+    assert.match(cancelled.stderr, /✗ cancelled after/);
+  });
+
+  it('bad input exits 4 with a message that says what to fix', async () => {
+    const badJson = await runCli(['dispatch', 'greet', '["ana"'], env);
+    assert.equal(badJson.code, 4);
+    assert.match(badJson.stderr, /json-args is not valid JSON/);
+    const notArray = await runCli(['dispatch', 'greet', '"ana"'], env);
+    assert.equal(notArray.code, 4);
+    assert.match(notArray.stderr, /must be a JSON array/);
+    const unknown = await runCli(['dispatch', 'nope'], env);
+    assert.equal(unknown.code, 4);
+    assert.match(unknown.stderr, /^senpuki: No durable function named "nope" is registered; registered: greet, refuse, shout, waitForGo$/m);
+    const missing = await runCli(['watch', '00000000-0000-4000-8000-000000000000'], env);
+    assert.equal(missing.code, 4);
+    assert.match(missing.stderr, /No execution with id/);
+  });
+
+  it('exits 5 with a hint when no server answers', async () => {
+    const port = await closedPort();
+    const run = await runCli(['executions', '--url', `http://127.0.0.1:${port}/graphql`]);
+    assert.equal(run.code, 5);
+    assert.match(run.stderr, new RegExp(`cannot reach the Senpuki server at http://127\\.0\\.0\\.1:${port}/graphql \\(ECONNREFUSED\\)`));
+    assert.match(run.stderr, /--url \/ SENPUKI_URL/);
+  });
+});
