@@ -1,8 +1,12 @@
-import { Client, createRequest, fetchExchange, type AnyVariables, type TypedDocumentNode } from '@urql/core';
+import { Client, createRequest, fetchExchange, type AnyVariables, type CombinedError, type OperationResult, type TypedDocumentNode } from '@urql/core';
+import type { Source } from 'wonka';
 import { authorizedFetch, bearer, tokenSource } from './auth.js';
+import { retryDelayMs } from './backoff.js';
 import {
   CancelExecutionMutation,
+  ChangeCursorQuery,
   DeadLettersQuery,
+  DiscardDeadLetterMutation,
   ReplayDeadLetterMutation,
   SendSignalMutation,
   DispatchMutation,
@@ -10,12 +14,13 @@ import {
   ExecutionsQuery,
   ExecutionsUpdatedSubscription,
   ExecutionTasksQuery,
+  ExecutionTasksUpdatedSubscription,
   ExecutionUpdatedSubscription,
   FunctionsQuery,
   TaskQuery,
   TaskUpdatedSubscription,
 } from './documents.js';
-import { ExecutionError, fromCombinedError, isUnsuccessful, SenpukiClientError } from './errors.js';
+import { ExecutionError, fromCombinedError, isClientHttpError, isUnsuccessful, SenpukiClientError } from './errors.js';
 import { executionListUpdates } from './executionList.js';
 import { createLiveExchange } from './liveExchange.js';
 import { LiveIterator } from './liveIterator.js';
@@ -25,6 +30,9 @@ import { createSseTransport } from './sseTransport.js';
 import { taskListUpdates } from './taskTree.js';
 import type { Execution } from './types.js';
 import { createWsTransport } from './wsTransport.js';
+
+/** Times a query is sent again after a network error (see `request`). */
+export const DEFAULT_QUERY_RETRIES = 1;
 
 /**
  * Creates a Senpuki client: urql (queries and mutations over fetch) with the live exchange
@@ -66,33 +74,55 @@ export function createSenpukiClient(options: SenpukiClientOptions): SenpukiClien
 
   const closedError = () => new SenpukiClientError('closed', 'The Senpuki client is closed', { code: 'CLIENT_CLOSED' });
 
+  /**
+   * Sends a query or mutation. A query that meets a network error is sent again, at once the first
+   * time (a keep-alive connection the server closed, e.g. in a restart, fails only the request
+   * that finds it dead), then after a backoff, `retries` times in all. Mutations are sent once:
+   * one may have taken effect even though its answer was lost.
+   */
   async function request<Data, Variables extends AnyVariables>(
     kind: 'query' | 'mutation',
     document: TypedDocumentNode<Data, Variables>,
     variables: Variables,
+    { retries = kind === 'query' ? DEFAULT_QUERY_RETRIES : 0, stop }: { retries?: number; stop?: AbortSignal } = {},
   ): Promise<Data> {
-    if (closed) throw closedError();
-    const source = kind === 'query' ? urql.query(document, variables) : urql.mutation(document, variables);
-    const result = await source.toPromise();
-    if (result.error) throw fromCombinedError(result.error);
-    if (!result.data) throw new SenpukiClientError('network', 'The server sent no data and no error');
-    return result.data;
+    for (let attempt = 0; ; attempt++) {
+      if (closed) throw closedError();
+      stop?.throwIfAborted();
+      const source = kind === 'query' ? urql.query(document, variables) : urql.mutation(document, variables);
+      const result = await source.toPromise();
+      if (!result.error) {
+        if (!result.data) throw new SenpukiClientError('network', 'The server sent no data and no error');
+        return result.data;
+      }
+      if (attempt >= retries || !isRetryableNetworkError(result.error)) throw fromCombinedError(result.error);
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, retryDelayMs(attempt - 1, options.retry)));
+    }
   }
 
   function subscribe<T, Data, Variables extends AnyVariables>(
     document: TypedDocumentNode<Data, Variables>,
-    variables: Variables,
+    variables: Variables | ((stop: AbortSignal) => Promise<Variables>),
     kind: LiveCursorKind,
     since: unknown,
     signal: AbortSignal | undefined,
   ): LiveIterator<T> {
+    const execute = (values: Variables) => {
+      // Its own key, so urql does not merge it with another subscriber of the same execution
+      // (urql would not replay the current version to the newcomer); the live exchange still
+      // serves both from one server subscription, through the share key.
+      const request = createRequest(document, values);
+      return urql.executeSubscription({ ...request, key: --lastIteratorKey }, { [LIVE_CONTEXT_KEY]: kind, [LIVE_SHARE_KEY]: request.key });
+    };
     const iterator: LiveIterator<T> = new LiveIterator<T>({
-      open: () => {
-        // Its own key, so urql does not merge it with another subscriber of the same execution
-        // (urql would not replay the current version to the newcomer); the live exchange still
-        // serves both from one server subscription, through the share key.
-        const request = createRequest(document, variables);
-        return urql.executeSubscription({ ...request, key: --lastIteratorKey }, { [LIVE_CONTEXT_KEY]: kind, [LIVE_SHARE_KEY]: request.key });
+      open: (stop) => {
+        if (typeof variables !== 'function') return execute(variables);
+        // Handed over inside a plain function: urql's source is a thenable too, which the promise
+        // would adopt (subscribing to it, and resolving with its first result).
+        return variables(stop).then((values: Variables): Source<OperationResult> => {
+          const source = execute(values);
+          return (sink) => source(sink);
+        });
       },
       cursor: createLiveCursor(kind, since),
       signal,
@@ -158,6 +188,14 @@ export function createSenpukiClient(options: SenpukiClientOptions): SenpukiClien
       return (await request('mutation', ReplayDeadLetterMutation, { id })).replayDeadLetter.execution;
     },
 
+    async discardDeadLetter(id) {
+      await request('mutation', DiscardDeadLetterMutation, { id });
+    },
+
+    async changeCursor() {
+      return (await request('query', ChangeCursorQuery, {})).changeCursor;
+    },
+
     executionUpdates(id, liveOptions = {}) {
       const variables = liveOptions.since === undefined ? { id } : { id, since: liveOptions.since };
       return subscribe(ExecutionUpdatedSubscription, variables, 'version', liveOptions.since, liveOptions.signal);
@@ -169,8 +207,22 @@ export function createSenpukiClient(options: SenpukiClientOptions): SenpukiClien
     },
 
     executionsUpdates(filter, liveOptions = {}) {
-      const variables = { ...(filter ? { filter } : {}), ...(liveOptions.since === undefined ? {} : { since: liveOptions.since }) };
-      return subscribe(ExecutionsUpdatedSubscription, variables, 'changeSeq', liveOptions.since, liveOptions.signal);
+      const { since, signal } = liveOptions;
+      const base = filter ? { filter } : {};
+      // Without a `since`, start at the change cursor read now rather than let the server pick
+      // "now" when the subscription arrives: a subscription that drops before its first event then
+      // resumes from there, not from whenever it got back. Read as persistently as a subscription
+      // reconnects, since a live view started during a server restart should wait, not fail.
+      const startNow = async (stop: AbortSignal) => {
+        const { changeCursor } = await request('query', ChangeCursorQuery, {}, { retries: options.retryAttempts ?? Infinity, stop });
+        return { ...base, since: changeCursor };
+      };
+      return subscribe(ExecutionsUpdatedSubscription, since === undefined ? startNow : { ...base, since }, 'changeSeq', since, signal);
+    },
+
+    executionTasksUpdates(executionId, liveOptions = {}) {
+      const variables = liveOptions.since === undefined ? { executionId } : { executionId, since: liveOptions.since };
+      return subscribe(ExecutionTasksUpdatedSubscription, variables, 'taskChangeSeq', liveOptions.since, liveOptions.signal);
     },
 
     executionListUpdates(filter, listOptions) {
@@ -214,6 +266,11 @@ export function createSenpukiClient(options: SenpukiClientOptions): SenpukiClien
     },
   };
   return client;
+}
+
+/** Network errors a query is sent again for (not an HTTP 4xx answer: that would come again). */
+function isRetryableNetworkError(error: CombinedError): boolean {
+  return error.graphQLErrors.length === 0 && error.networkError !== undefined && !isClientHttpError(error.response);
 }
 
 function notFound(message: string): SenpukiClientError {

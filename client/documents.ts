@@ -155,6 +155,23 @@ export const TaskUpdatedSubscription = graphql(
   [TaskFields],
 );
 
+/** Every task of an execution, then each task change (task changes do not bump the execution's version). */
+export const ExecutionTasksUpdatedSubscription = graphql(
+  `
+  subscription ExecutionTasksUpdated($executionId: ID!, $since: String) {
+    executionTasksUpdated(executionId: $executionId, since: $since) { ...TaskFields }
+  }
+`,
+  [TaskFields],
+);
+
+/** The latest change sequence position: where a list subscription starts so that a drop before its first event loses nothing. */
+export const ChangeCursorQuery = graphql(`
+  query ChangeCursor {
+    changeCursor
+  }
+`);
+
 export const ExecutionsUpdatedSubscription = graphql(
   `
   subscription ExecutionsUpdated($filter: ExecutionFilter, $since: String) {
@@ -212,3 +229,9 @@ export const ReplayDeadLetterMutation = graphql(
 `,
   [ExecutionFields],
 );
+
+export const DiscardDeadLetterMutation = graphql(`
+  mutation DiscardDeadLetter($id: ID!) {
+    discardDeadLetter(id: $id) { id }
+  }
+`);

@@ -51,14 +51,16 @@ function newestFirst(a: Execution, b: Execution): number {
 
 /** What `executionListUpdates` needs of a client. */
 export interface ExecutionListSource {
+  changeCursor(): Promise<string>;
   executions(filter?: ExecutionFilter, page?: PageRequest): Promise<ExecutionPage>;
-  executionsUpdates(filter?: ExecutionFilter, options?: { signal?: AbortSignal }): AsyncIterableIterator<Execution>;
+  executionsUpdates(filter?: ExecutionFilter, options?: { since?: string; signal?: AbortSignal }): AsyncIterableIterator<Execution>;
 }
 
 /**
- * The first page of `filter`, then the page again after every change. Subscribes before it
- * queries (as the schema advises), so no change between the two is missed; the version check
- * drops the ones the page already has.
+ * The first page of `filter`, then the page again after every change. The change cursor is read
+ * before the page, and the subscription starts there: every change after the page was read is
+ * delivered (the version check drops the ones the page has), even one made while the
+ * subscription connects, or after it drops before its first event.
  */
 export async function* executionListUpdates(
   client: ExecutionListSource,
@@ -66,8 +68,8 @@ export async function* executionListUpdates(
   options: ExecutionListOptions = {},
 ): AsyncGenerator<ExecutionListSnapshot, undefined, undefined> {
   const limit = options.first ?? DEFAULT_EXECUTION_LIST_SIZE;
-  const updates = client.executionsUpdates(filter, { signal: options.signal });
-  const firstUpdate = updates.next(); // opens the subscription now
+  const updates = client.executionsUpdates(filter, { since: await client.changeCursor(), signal: options.signal });
+  const firstUpdate = updates.next(); // opens the subscription now, while the page is read
   firstUpdate.catch(() => {}); // observed below; avoids an unhandled rejection while the query runs
   try {
     let list = (await client.executions(filter, { first: limit })).executions;

@@ -1,4 +1,4 @@
-export { createSenpukiClient } from './client.js';
+export { createSenpukiClient, DEFAULT_QUERY_RETRIES } from './client.js';
 export type { LiveOptions, LiveUpdates, ListLiveOptions, SenpukiClient, SenpukiClientOptions, WaitForOptions } from './senpukiClient.js';
 export { ExecutionError, NETWORK_ERROR_CODE, SenpukiClientError } from './errors.js';
 export type { SenpukiClientErrorKind, SenpukiGraphQLError, UnsuccessfulState } from './errors.js';

@@ -138,9 +138,10 @@ export function createLiveExchange(options: LiveExchangeOptions): LiveExchange {
   }
 
   function onComplete(up: Upstream): void {
-    // A live subscription that completes before its final row was cut short (server shutdown or
-    // restart): resume it. Anything else ends here.
-    if (!up.cursor || up.final || up.failed) finish(up);
+    // A live subscription that completes before its final row (or, for a stream the server ends
+    // by itself, before the cursor says it is over) was cut short by a server shutdown or
+    // restart: resume it. Anything else ends here.
+    if (!up.cursor || up.final || up.failed || up.cursor.completeIsFinal?.()) finish(up);
     else resubscribeLater(up);
   }
 

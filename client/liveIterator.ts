@@ -1,11 +1,14 @@
 import type { OperationResult } from '@urql/core';
 import { onEnd, pipe, subscribe, type Source } from 'wonka';
-import { fromCombinedError } from './errors.js';
+import { fromCombinedError, toSenpukiClientError } from './errors.js';
 import { rootRow, type LiveCursor } from './resume.js';
 
 export interface LiveIteratorOptions {
-  /** Opens the urql subscription (called on the first `next()`, so an unused iterator costs nothing). */
-  open: () => Source<OperationResult>;
+  /**
+   * Opens the urql subscription (called on the first `next()`, so an unused iterator costs
+   * nothing); may first read what it needs (a start cursor). `stop` is aborted when the iterator ends.
+   */
+  open: (stop: AbortSignal) => Source<OperationResult> | Promise<Source<OperationResult>>;
   /** This iterator's own view of what is news (results are shared with other subscribers of the key). */
   cursor: LiveCursor;
   signal?: AbortSignal;
@@ -25,6 +28,7 @@ export class LiveIterator<T> implements AsyncIterableIterator<T, undefined> {
   private done = false;
   private failure: { error: unknown } | undefined;
   private subscription?: { unsubscribe(): void };
+  private readonly stop = new AbortController();
   private readonly abort = () => this.fail(this.options.signal?.reason);
 
   constructor(private readonly options: LiveIteratorOptions) {}
@@ -67,8 +71,18 @@ export class LiveIterator<T> implements AsyncIterableIterator<T, undefined> {
     const { signal } = this.options;
     if (signal?.aborted) return this.abort();
     signal?.addEventListener('abort', this.abort, { once: true });
+    const opened = this.options.open(this.stop.signal);
+    if (typeof opened === 'function') return this.listen(opened);
+    opened.then(
+      (source) => this.listen(source),
+      (error: unknown) => this.fail(toSenpukiClientError(error)),
+    );
+  }
+
+  private listen(source: Source<OperationResult>): void {
+    if (this.done) return;
     this.subscription = pipe(
-      this.options.open(),
+      source,
       onEnd(() => this.finish()),
       subscribe((result: OperationResult) => this.onResult(result)),
     );
@@ -95,6 +109,7 @@ export class LiveIterator<T> implements AsyncIterableIterator<T, undefined> {
   private finish(): void {
     if (this.done) return;
     this.done = true;
+    this.stop.abort();
     this.options.signal?.removeEventListener('abort', this.abort);
     this.subscription?.unsubscribe();
     const waiting = this.waiting;

@@ -7,10 +7,14 @@
  * - `changeSeq` (executionsUpdated): many rows; news is a row whose `version` is above the last
  *   one seen for that id; resume after the highest `changeSeq`. The server may deliver a late
  *   commit with a lower changeSeq than one already seen, so changeSeq is a resume point, not a filter.
+ * - `taskChangeSeq` (executionTasksUpdated): `changeSeq` for the tasks of one execution, a stream
+ *   the server ends by itself. A server shutting down completes its subscriptions too, so a
+ *   `complete` ends the stream only once the root task and every other task seen are terminal
+ *   (nothing can change any more); any other complete is a cut, and resumes.
  */
 
 /** How a subscription resumes; set as `context[LIVE_CONTEXT_KEY]` on a urql subscription to opt in. */
-export type LiveCursorKind = 'version' | 'changeSeq';
+export type LiveCursorKind = 'version' | 'changeSeq' | 'taskChangeSeq';
 
 /** Operation context key read by the live exchange (`{ senpukiLive: 'version' }`). */
 export const LIVE_CONTEXT_KEY = 'senpukiLive';
@@ -33,6 +37,8 @@ export interface LiveCursor {
   isFinal(row: unknown): boolean;
   /** Variables to merge into the subscription's own when it is (re)sent: `{ since }` once known. */
   resumeVariables(): Record<string, unknown>;
+  /** Whether a `complete` from the server now is the stream's end rather than a cut; without it only `isFinal` ends a stream. */
+  completeIsFinal?(): boolean;
 }
 
 interface VersionedRow {
@@ -40,13 +46,16 @@ interface VersionedRow {
   version?: unknown;
   terminal?: unknown;
   changeSeq?: unknown;
+  parentId?: unknown;
 }
 
 const asRow = (row: unknown): VersionedRow => (row && typeof row === 'object' ? (row as VersionedRow) : {});
 
 /** A cursor of the given kind, starting from the subscription's own `since` variable. */
 export function createLiveCursor(kind: LiveCursorKind, since?: unknown): LiveCursor {
-  return kind === 'version' ? versionCursor(typeof since === 'number' ? since : undefined) : changeSeqCursor(typeof since === 'string' ? since : undefined);
+  if (kind === 'version') return versionCursor(typeof since === 'number' ? since : undefined);
+  const cursor = changeSeqCursor(typeof since === 'string' ? since : undefined);
+  return kind === 'taskChangeSeq' ? taskSetCursor(cursor, since !== undefined) : cursor;
 }
 
 function versionCursor(since: number | undefined): LiveCursor {
@@ -81,6 +90,28 @@ function changeSeqCursor(since: string | undefined, maxTrackedRows = DEFAULT_MAX
     },
     isFinal: () => false,
     resumeVariables: () => (cursor === undefined ? {} : { since: cursor }),
+  };
+}
+
+/** `cursor`, plus knowing when the tasks it has seen can no longer change (see the module comment). */
+function taskSetCursor(cursor: LiveCursor, resumed: boolean): LiveCursor {
+  const open = new Set<string>();
+  // Without a `since` the stream starts with every task, the root among them; resumed from a
+  // caller's `since`, tasks unchanged since then are not sent, so the open ones are all there is to go by.
+  let rootTerminal = resumed;
+  return {
+    ...cursor,
+    accept(row) {
+      if (!cursor.accept(row)) return false;
+      const { id, terminal, parentId } = asRow(row);
+      if (typeof id === 'string') {
+        if (terminal === true) open.delete(id);
+        else open.add(id);
+        if (parentId === null) rootTerminal = terminal === true;
+      }
+      return true;
+    },
+    completeIsFinal: () => rootTerminal && open.size === 0,
   };
 }
 

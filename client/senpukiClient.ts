@@ -58,9 +58,12 @@ export interface LiveOptions {
   signal?: AbortSignal;
 }
 
-/** Options of `executionsUpdates`. */
+/** Options of `executionsUpdates` and `executionTasksUpdates`. */
 export interface ListLiveOptions {
-  /** Resume after this `changeSeq` (the highest you have). Default: changes from now on. */
+  /**
+   * Resume after this `changeSeq` (the highest you have). Default: for `executionsUpdates`,
+   * changes from now on (from `changeCursor()`); for `executionTasksUpdates`, every task first.
+   */
   since?: string;
   signal?: AbortSignal;
 }
@@ -106,6 +109,14 @@ export interface SenpukiClient {
   deadLetters(filter?: DeadLetterFilter, page?: PageRequest): Promise<DeadLetterPage>;
   /** Runs a dead letter's task again; resolves with its execution, running again from where it failed. */
   replayDeadLetter(id: string): Promise<Execution>;
+  /** Removes a dead letter without running it again; rejects with code NOT_FOUND when there is none. */
+  discardDeadLetter(id: string): Promise<void>;
+  /**
+   * The position of the latest change in the global change sequence: pass it as
+   * `executionsUpdates(filter, { since })` to receive every change after this moment, even one
+   * made before the subscription is up (`executionsUpdates` without `since` does this itself).
+   */
+  changeCursor(): Promise<string>;
 
   /** The execution now, then each newer version; ends after its terminal state. */
   executionUpdates(id: string, options?: LiveOptions): LiveUpdates<Execution>;
@@ -113,6 +124,12 @@ export interface SenpukiClient {
   taskUpdates(id: string, options?: LiveOptions): LiveUpdates<Task>;
   /** Every change of an execution matching `filter`, from now on (or after `since`); never ends by itself. */
   executionsUpdates(filter?: ExecutionFilter, options?: ListLiveOptions): LiveUpdates<Execution>;
+  /**
+   * Every task of an execution (or those changed after `since`), then each task change as it is
+   * written; ends once the execution is terminal and its tasks are settled. Resumes after a
+   * dropped connection from the highest `changeSeq` received.
+   */
+  executionTasksUpdates(executionId: string, options?: ListLiveOptions): LiveUpdates<Task>;
   /**
    * A live page of executions (a dashboard's list): the first page, then the page again after
    * every change, newest first; rows leaving a state filter drop out.

@@ -1,10 +1,6 @@
 import type { Execution, Task, TaskState } from './types.js';
 
-/**
- * How often `taskListUpdates` re-reads the task list while the execution runs. The API has no
- * per-execution task feed yet, so task changes are polled (one query per tick, all tasks at once);
- * execution changes still arrive live and trigger a re-read at once.
- */
+/** @deprecated `taskListUpdates` no longer polls: task changes arrive through `executionTasksUpdated`. */
 export const DEFAULT_TASK_LIST_POLL_INTERVAL_MS = 500;
 
 /** A task with the tasks it called, in call order. */
@@ -23,6 +19,7 @@ export interface TaskCounts {
 
 /** Options of `taskListUpdates`. */
 export interface TaskListOptions {
+  /** @deprecated Ignored: task changes are pushed (`executionTasksUpdated`), not polled. */
   pollIntervalMs?: number;
   signal?: AbortSignal;
 }
@@ -58,69 +55,113 @@ export function countTasks(tasks: readonly Task[]): TaskCounts {
 export interface TaskListSource {
   tasks(executionId: string): Promise<Task[]>;
   executionUpdates(id: string, options?: { signal?: AbortSignal }): AsyncIterableIterator<Execution>;
+  executionTasksUpdates(executionId: string, options?: { signal?: AbortSignal }): AsyncIterableIterator<Task>;
 }
 
 /**
- * The execution and its tasks, again after every change (of the execution, live, or of a task,
- * polled), ending with the snapshot taken after the terminal state.
+ * The execution and its tasks, again after every change of either (both pushed, through
+ * `executionUpdated` and `executionTasksUpdated`), ending with the snapshot taken once the
+ * execution is terminal and its tasks are settled. Changes that arrive while the consumer is busy
+ * make one snapshot. The first one waits for one read of the whole task list, because the
+ * subscription's first events arrive one task at a time with nothing to mark the last; the
+ * subscription starts first, so no change is missed either way.
  */
 export async function* taskListUpdates(client: TaskListSource, executionId: string, options: TaskListOptions = {}): AsyncGenerator<TaskListSnapshot, undefined, undefined> {
-  const pollIntervalMs = options.pollIntervalMs ?? DEFAULT_TASK_LIST_POLL_INTERVAL_MS;
-  const updates = client.executionUpdates(executionId, { signal: options.signal });
+  const executionUpdates = client.executionUpdates(executionId, { signal: options.signal });
+  const taskUpdates = client.executionTasksUpdates(executionId, { signal: options.signal });
+  const tasks = new TaskList();
   let execution: Execution | undefined;
+  let listed = false;
+  let changed = false;
+  let running = 2;
   let failure: { error: unknown } | undefined;
   let wake: (() => void) | undefined;
-  let ended = false;
-  // Execution changes are pumped in the background; each one cuts the poll wait short.
-  const pump = (async () => {
+  const notify = () => {
+    const resolve = wake;
+    wake = undefined;
+    resolve?.();
+  };
+  const pump = async <T>(updates: AsyncIterable<T>, take: (value: T) => void) => {
     try {
       for await (const value of updates) {
-        execution = value;
-        wake?.();
+        take(value);
+        notify();
       }
     } catch (error) {
-      failure = { error };
+      failure ??= { error };
     } finally {
-      ended = true;
-      wake?.();
+      running--;
+      notify();
     }
-  })();
-  let lastKey = '';
+  };
+  const pumps = [
+    pump(executionUpdates, (value) => {
+      execution = value;
+      changed = true;
+    }),
+    pump(taskUpdates, (task) => {
+      if (tasks.put(task)) changed = true;
+    }),
+  ];
+  client.tasks(executionId).then(
+    (list) => {
+      for (const task of list) tasks.put(task);
+      listed = changed = true;
+      notify();
+    },
+    (error: unknown) => {
+      failure ??= { error };
+      notify();
+    },
+  );
   try {
     for (;;) {
       if (failure) throw failure.error;
-      const seen = execution;
-      if (seen) {
-        const tasks = await client.tasks(executionId);
-        const key = `${seen.version}|${tasks.map((task) => `${task.id}:${task.version}`).join(',')}`;
-        if (key !== lastKey) {
-          lastKey = key;
-          yield { execution: seen, tasks, counts: countTasks(tasks) };
-        }
-        // Tasks read after the terminal version are final too.
-        if (seen.terminal) return;
+      if (execution && listed && changed) {
+        changed = false;
+        const list = tasks.list();
+        yield { execution, tasks: list, counts: countTasks(list) };
+        continue; // more may have come while the consumer had the snapshot
       }
-      if (ended && execution === seen) return;
-      if (execution === seen && !failure) await waitOrWake(seen ? pollIntervalMs : undefined, options.signal, (resolve) => (wake = resolve));
-      wake = undefined;
-      options.signal?.throwIfAborted();
+      if (running === 0 && listed) return;
+      await new Promise<void>((resolve) => (wake = resolve));
     }
   } finally {
-    await updates.return?.();
-    await pump;
+    await Promise.all([executionUpdates.return?.(), taskUpdates.return?.()]);
+    await Promise.all(pumps);
   }
 }
 
-/** Waits `ms` (forever when undefined) or until woken or aborted. */
-function waitOrWake(ms: number | undefined, signal: AbortSignal | undefined, setWake: (wake: () => void) => void): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = ms === undefined ? undefined : setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-    setWake(done);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
+/** The newest version of each task, parents before children. */
+class TaskList {
+  private readonly byId = new Map<string, Task>();
+  private order: string[] = [];
+  private sorted = true;
+
+  /** Keeps `task` unless a newer version is here already; true when it changed the list. */
+  put(task: Task): boolean {
+    const known = this.byId.get(task.id);
+    if (known && known.version >= task.version) return false;
+    if (!known) {
+      this.order.push(task.id);
+      this.sorted = false;
     }
-  });
+    this.byId.set(task.id, task);
+    return true;
+  }
+
+  list(): Task[] {
+    if (!this.sorted) {
+      this.order.sort((a, b) => byCreation(this.byId.get(a)!, this.byId.get(b)!));
+      this.sorted = true;
+    }
+    return this.order.map((id) => this.byId.get(id)!);
+  }
+}
+
+/** Oldest first (a parent exists before it calls), the root first, then in call order. */
+function byCreation(a: Task, b: Task): number {
+  if (a.createdAt !== b.createdAt) return Date.parse(a.createdAt) - Date.parse(b.createdAt);
+  if (a.callKey === null || b.callKey === null) return a.callKey === null ? (b.callKey === null ? 0 : -1) : 1;
+  return a.callKey.localeCompare(b.callKey, 'en', { numeric: true });
 }

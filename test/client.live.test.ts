@@ -1,8 +1,32 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { buildTaskTree, ExecutionError, SenpukiClientError, type Execution } from '../client/index.js';
+import { buildTaskTree, ExecutionError, SenpukiClientError, type Execution, type TaskListSnapshot } from '../client/index.js';
 import { waitFor } from './helpers/conditions.js';
 import { startSdkServer, type SdkServer } from './helpers/sdkServer.js';
+
+/** A fetch that records the operation name of every request, and fails the next `failures` of them as a dead connection does. */
+function recordingFetch() {
+  const sent: string[] = [];
+  let failures = 0;
+  const recording: typeof fetch = async (input, init) => {
+    sent.push((JSON.parse(String(init?.body)) as { operationName: string }).operationName);
+    if (failures > 0) {
+      failures--;
+      throw new TypeError('fetch failed', { cause: Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }) });
+    }
+    return fetch(input, init);
+  };
+  return { fetch: recording, sent, failNext: (count: number) => (failures = count) };
+}
+
+/** Pulls snapshots until one satisfies `done`. */
+async function nextWhere(updates: AsyncIterator<TaskListSnapshot>, done: (snapshot: TaskListSnapshot) => boolean): Promise<TaskListSnapshot> {
+  for (;;) {
+    const next = await updates.next();
+    assert.ok(!next.done, 'the updates ended first');
+    if (done(next.value)) return next.value;
+  }
+}
 
 describe('SDK against a real server', () => {
   let sdk: SdkServer;
@@ -100,6 +124,52 @@ describe('SDK against a real server', () => {
     assert.equal(await client.waitFor(executionId), 'recovered dlq');
   });
 
+  it('discards a dead letter, and answers NOT_FOUND when it is gone', async () => {
+    const client = sdk.client();
+    const { executionId } = await client.dispatch('fails', ['discard me']);
+    await assert.rejects(client.waitFor(executionId), ExecutionError);
+    const [letter] = (await client.deadLetters({ executionId })).deadLetters;
+    await client.discardDeadLetter(letter!.id);
+    assert.deepEqual((await client.deadLetters({ executionId })).deadLetters, []);
+    assert.equal((await client.execution(executionId)).state, 'FAILED', 'the execution stays as it was');
+    await assert.rejects(client.discardDeadLetter(letter!.id), (error: unknown) => error instanceof SenpukiClientError && error.code === 'NOT_FOUND');
+  });
+
+  it('sends a query again once after a network error (a dead keep-alive connection), never a mutation', async () => {
+    const recording = recordingFetch();
+    const client = sdk.client({ fetch: recording.fetch });
+    recording.failNext(1);
+    assert.ok((await client.functions()).length > 0);
+    assert.deepEqual(recording.sent.splice(0), ['Functions', 'Functions']);
+
+    recording.failNext(2);
+    await assert.rejects(client.functions(), (error: unknown) => error instanceof SenpukiClientError && error.kind === 'network');
+    assert.deepEqual(recording.sent.splice(0), ['Functions', 'Functions'], 'once only');
+
+    recording.failNext(1);
+    await assert.rejects(client.dispatch('echo', ['once']), (error: unknown) => error instanceof SenpukiClientError && error.kind === 'network');
+    assert.deepEqual(recording.sent.splice(0), ['Dispatch'], 'a mutation may have taken effect: it is not sent again');
+  });
+
+  it('taskListUpdates gets task changes pushed, without re-reading the task list', async () => {
+    const recording = recordingFetch();
+    const client = sdk.client({ fetch: recording.fetch });
+    const { executionId } = await client.dispatch('fanOut', [['tasks-a', 'tasks-b']]);
+    const updates = client.taskListUpdates(executionId);
+    const running = await nextWhere(updates, (s) => s.tasks.filter((task) => task.parentId && task.state === 'RUNNING').length === 2);
+    sdk.gates.open('tasks-a');
+    const oneDone = await nextWhere(updates, (s) => s.tasks.some((task) => task.parentId && task.state === 'COMPLETED'));
+    assert.equal(oneDone.execution.version, running.execution.version, 'the execution did not change: the task change came by itself');
+    assert.deepEqual([oneDone.counts.finished, oneDone.counts.total], [1, 3]);
+    sdk.gates.open('tasks-b');
+    let last = oneDone;
+    for await (const snapshot of updates) last = snapshot;
+    assert.equal(last.execution.state, 'COMPLETED');
+    assert.deepEqual([last.counts.finished, last.counts.total], [3, 3]);
+    assert.deepEqual(buildTaskTree(last.tasks)[0]!.children.map((node) => node.task.args), [['tasks-a'], ['tasks-b']]);
+    assert.deepEqual(recording.sent.filter((name) => name === 'ExecutionTasks'), ['ExecutionTasks'], 'one read, for the first snapshot');
+  });
+
   it('rejects with a GraphQL SenpukiClientError carrying extensions.code, and tells network errors apart', async () => {
     const client = sdk.client();
     await assert.rejects(client.execution('7d444840-9dc0-11d1-b245-5ffdce74fad2'), (error: unknown) => {
@@ -126,7 +196,7 @@ describe('SDK against a real server', () => {
     const tag = `tree-${Date.now()}`;
     const { executionId } = await client.dispatch('steps', [3, 1], { tags: [tag] });
     const snapshots = [];
-    for await (const snapshot of client.taskListUpdates(executionId, { pollIntervalMs: 20 })) snapshots.push(snapshot);
+    for await (const snapshot of client.taskListUpdates(executionId)) snapshots.push(snapshot);
     const last = snapshots.at(-1)!;
     assert.equal(last.execution.state, 'COMPLETED');
     assert.deepEqual([last.counts.finished, last.counts.total], [4, 4]);

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
-import type { Execution } from '../client/index.js';
+import type { Execution, TaskListSnapshot } from '../client/index.js';
 import { waitFor } from './helpers/conditions.js';
-import { startCuttableProxy } from './helpers/cuttableProxy.js';
+import { startCuttableProxy, type CuttableProxy } from './helpers/cuttableProxy.js';
 import { startSdkServer, type SdkServer } from './helpers/sdkServer.js';
 
 /** A WebSocket that records the `since` of every subscribe message it sends. */
@@ -141,5 +141,78 @@ describe('SDK live iterators across dropped connections', () => {
       if (completed.size === ids.length) break;
     }
     assert.deepEqual([...completed].sort(), [...ids].sort());
+  });
+
+  /**
+   * With one list subscription open through `proxy`: takes the connection down, completes an
+   * execution tagged `tag` while the client is certainly disconnected, and lets it back.
+   */
+  async function completeWhileDown(proxy: CuttableProxy, tag: string): Promise<string> {
+    await waitFor(() => sdk.server.app.activeSubscriptions === 1, { message: 'the list subscription' });
+    proxy.down();
+    await waitFor(() => sdk.server.app.activeSubscriptions === 0, { message: 'the server to see the drop' });
+    const id = await sdk.engine.senpuki.dispatch('echo', ['while down'], { tags: [tag] });
+    await sdk.engine.senpuki.waitFor(id, { timeoutMs: 10_000 });
+    proxy.up();
+    return id;
+  }
+
+  for (const transport of ['ws', 'sse'] as const) {
+    it(`executionsUpdates that drops before its first event loses no change made while it was down (${transport})`, async () => {
+      const proxy = await startCuttableProxy(new URL(sdk.server.graphqlUrl));
+      try {
+        const client = sdk.client({ url: proxy.url, transport });
+        const tag = `early-drop-${transport}`;
+        await waitFor(() => sdk.server.app.activeSubscriptions === 0, { message: 'earlier subscriptions to end' });
+        const updates = client.executionsUpdates({ tag, state: ['COMPLETED'] });
+        let first: Execution | undefined;
+        void updates.next().then((next) => (first = next.value));
+        const id = await completeWhileDown(proxy, tag);
+        await waitFor(() => first, { message: 'the change made while the subscription was down' });
+        assert.equal(first!.id, id);
+        await updates.return();
+      } finally {
+        await proxy.close();
+      }
+    });
+  }
+
+  it('executionListUpdates that drops before its first change loses no change made while it was down', async () => {
+    const proxy = await startCuttableProxy(new URL(sdk.server.graphqlUrl));
+    try {
+      const client = sdk.client({ url: proxy.url });
+      const tag = 'early-drop-list';
+      await waitFor(() => sdk.server.app.activeSubscriptions === 0, { message: 'earlier subscriptions to end' });
+      const list = client.executionListUpdates({ tag });
+      assert.deepEqual((await list.next()).value!.executions, []);
+      const id = await completeWhileDown(proxy, tag);
+      let latest: Execution[] = [];
+      const reading = (async () => {
+        for await (const snapshot of list) {
+          latest = snapshot.executions;
+          if (latest[0]?.state === 'COMPLETED') return;
+        }
+      })();
+      await waitFor(() => latest[0]?.state === 'COMPLETED', { message: 'the execution made while the list was down' });
+      await reading;
+      assert.deepEqual(latest.map((row) => row.id), [id]);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('taskListUpdates resumes its task stream after a server restart and ends with every task settled', async () => {
+    const client = sdk.client();
+    const { executionId } = await client.dispatch('steps', [10, STEP_DELAY_MS]);
+    let restart: Promise<void> | undefined;
+    let last: TaskListSnapshot | undefined;
+    for await (const snapshot of client.taskListUpdates(executionId)) {
+      last = snapshot;
+      if (!restart && snapshot.counts.finished >= 3) restart = sdk.restart();
+    }
+    await restart;
+    assert.ok(restart, 'restarted mid-execution');
+    assert.equal(last!.execution.state, 'COMPLETED');
+    assert.deepEqual([last!.counts.finished, last!.counts.total], [11, 11]);
   });
 });

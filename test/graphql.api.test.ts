@@ -168,6 +168,29 @@ describe('GraphQL queries and mutations over HTTP', () => {
     assert.equal(await t.senpuki.waitFor(id, { timeoutMs: 10_000 }), 'recovered');
   });
 
+  it('discards a dead letter without running it again; a second discard is NOT_FOUND', async () => {
+    const id = await t.senpuki.dispatch('doomed', []);
+    await assert.rejects(t.senpuki.waitFor(id, { timeoutMs: 10_000 }));
+    const LETTERS = `query($id: ID!) { deadLetters(filter: { executionId: $id }) { totalCount nodes { id } } }`;
+    const letterId = (await t.gql(LETTERS, { id })).body.data.deadLetters.nodes[0].id;
+    const DISCARD = `mutation($id: ID!) { discardDeadLetter(id: $id) { id } }`;
+    const { body } = await t.gql(DISCARD, { id: letterId });
+    assert.equal(body.errors, undefined, JSON.stringify(body.errors));
+    assert.deepEqual(body.data.discardDeadLetter, { id: letterId });
+    assert.equal((await t.gql(LETTERS, { id })).body.data.deadLetters.totalCount, 0);
+    assert.equal((await t.senpuki.stateOf(id)).state, 'failed');
+    const again = await t.gql(DISCARD, { id: letterId });
+    assert.equal(again.body.errors?.[0]?.extensions?.code, 'NOT_FOUND');
+    assert.match(again.body.errors![0]!.message, /No dead letter with id/);
+  });
+
+  it('tells the latest change sequence position, where a list subscription can start', async () => {
+    const id = await t.senpuki.dispatch('idle', [], { delay: '1h' });
+    const { body } = await t.gql(`{ changeCursor }`);
+    assert.equal(body.errors, undefined, JSON.stringify(body.errors));
+    assert.ok(BigInt(body.data.changeCursor) >= BigInt((await t.senpuki.stateOf(id)).changeSeq));
+  });
+
   it('cancels an execution', async () => {
     const id = await t.senpuki.dispatch('idle', [], { delay: '1h' });
     const { body } = await t.gql(`mutation($id: ID!) { cancelExecution(id: $id) { execution { state terminal } } }`, { id });

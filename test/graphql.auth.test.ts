@@ -15,6 +15,7 @@ const KEY = { authorization: `Bearer ${API_KEY}` };
 const DISPATCH = `mutation($fn: String!, $args: JSON) { dispatch(input: { function: $fn, args: $args }) { token tokenExpiresAt execution { id rootTask { id } } } }`;
 const EXECUTION = `query($id: ID!) { execution(id: $id) { id state } }`;
 const EXECUTION_UPDATED = `subscription($id: ID!) { executionUpdated(id: $id) { id state version } }`;
+const EXECUTION_TASKS_UPDATED = `subscription($executionId: ID!) { executionTasksUpdated(executionId: $executionId) { id state } }`;
 
 describe('API keys and read tokens', () => {
   let engine: TestEngine;
@@ -97,6 +98,8 @@ describe('API keys and read tokens', () => {
       [`{ functions { name } }`, {}, /functions needs an API key/],
       [DISPATCH, { fn: 'gated', args: ['x'] }, /dispatch needs an API key/],
       [`mutation($id: ID!) { cancelExecution(id: $id) { execution { id } } }`, { id: a.execution.id }, /cancelExecution needs an API key/],
+      [`mutation($id: ID!) { discardDeadLetter(id: $id) { id } }`, { id: a.execution.id }, /discardDeadLetter needs an API key/],
+      [`{ changeCursor }`, {}, /changeCursor needs an API key/],
     ];
     for (const [query, variables, message] of forbidden) {
       const { status, body } = await gql(query, variables, asA);
@@ -109,18 +112,23 @@ describe('API keys and read tokens', () => {
     try {
       const mine = wsSubscribe(client, EXECUTION_UPDATED, { id: a.execution.id });
       const theirs = wsSubscribe(client, EXECUTION_UPDATED, { id: b.execution.id });
+      const myTasks = wsSubscribe(client, EXECUTION_TASKS_UPDATED, { executionId: a.execution.id });
+      const theirTasks = sseSubscribe(fetch, server.graphqlUrl, EXECUTION_TASKS_UPDATED, { executionId: b.execution.id }, asA);
       const theirsSse = sseSubscribe(fetch, server.graphqlUrl, EXECUTION_UPDATED, { id: b.execution.id }, asA);
       const mineSse = sseSubscribe(fetch, server.graphqlUrl, EXECUTION_UPDATED, { id: a.execution.id }, asA);
-      for (const log of [theirs.log, theirsSse.log]) {
+      for (const log of [theirs.log, theirsSse.log, theirTasks.log]) {
         await log.waitForEnd();
         assert.equal(log.events[0]?.errors?.[0]?.extensions?.code, 'FORBIDDEN');
       }
       await mine.log.waitForEvents(1);
       await mineSse.log.waitForEvents(1);
+      await myTasks.log.waitForEvents(1);
       gates.open('token-a');
       await mine.log.waitForEnd();
       await mineSse.log.waitForEnd();
+      await myTasks.log.waitForEnd();
       for (const log of [mine.log, mineSse.log]) assert.equal(log.events.at(-1)?.data?.executionUpdated.state, 'COMPLETED');
+      assert.deepEqual(myTasks.log.events.at(-1)?.data?.executionTasksUpdated, { id: a.execution.rootTask.id, state: 'COMPLETED' });
     } finally {
       gates.open('token-b');
       await client.dispose();

@@ -11,6 +11,9 @@ import { sseSubscribe, wsClient, wsSubscribe, type EventLog } from './helpers/gr
 
 const EXECUTION_UPDATED = `subscription($id: ID!, $since: Int) { executionUpdated(id: $id, since: $since) { id state version result terminal } }`;
 const TASK_UPDATED = `subscription($id: ID!, $since: Int) { taskUpdated(id: $id, since: $since) { id state version result } }`;
+const EXECUTION_TASKS_UPDATED = `subscription($executionId: ID!, $since: String) {
+  executionTasksUpdated(executionId: $executionId, since: $since) { id parentId state version changeSeq result }
+}`;
 const UNKNOWN_ID = '7d444840-9dc0-11d1-b245-5ffdce74fad2';
 
 type Transport = 'graphql-ws' | 'SSE';
@@ -24,7 +27,8 @@ describe('GraphQL subscriptions over real sockets', () => {
 
   before(async () => {
     engine = await openEngine('pglite');
-    engine.senpuki.durable('gated', async (_ctx, key: string) => gates.wait(key));
+    const gated = engine.senpuki.durable('gated', async (_ctx, key: string) => gates.wait(key));
+    engine.senpuki.durable('fanOut', async (ctx, keys: string[]) => ctx.map(gated, keys));
     server = await startServer({ senpuki: engine.senpuki, port: 0, logger: quietLogger, processMetrics: false, limits: { maxSubscriptionsPerConnection: 3 } });
     worker = await engine.senpuki.serve({ concurrency: 10 });
     client = wsClient(server.graphqlUrl);
@@ -114,6 +118,41 @@ describe('GraphQL subscriptions over real sockets', () => {
           assert.equal(log.events.length, 1);
           assert.equal(log.events[0]!.errors?.[0]?.extensions?.code, code);
           assert.equal(log.completed, true);
+        }
+      });
+
+      it('sends every task of an execution, then each task change, and completes once the execution and its tasks are done', async () => {
+        const [a, b] = [`tasks-a-${transport}`, `tasks-b-${transport}`];
+        const execution = (await engine.senpuki.submit('fanOut', [[a, b]])).execution;
+        const { log } = subscribe(transport, EXECUTION_TASKS_UPDATED, { executionId: execution.id });
+        const children = () => rows(log, 'executionTasksUpdated').filter((row: any) => row.parentId === execution.rootTaskId) as any[];
+        await waitFor(() => new Set(children().filter((row) => row.state === 'RUNNING').map((row) => row.id)).size === 2, { message: 'both children running' });
+        gates.open(a);
+        await waitFor(() => children().some((row) => row.state === 'COMPLETED'), { message: 'a child completing' });
+        gates.open(b);
+        await log.waitForEnd();
+        assert.equal(log.failure, undefined);
+        const list = rows(log, 'executionTasksUpdated') as any[];
+        const last = new Map(list.map((row) => [row.id, row]));
+        assert.deepEqual([last.get(execution.rootTaskId).state, last.get(execution.rootTaskId).result], ['COMPLETED', [a, b]]);
+        assert.deepEqual(children().filter((row) => row.state === 'COMPLETED').map((row) => row.result).sort(), [a, b]);
+        assert.equal(last.size, 3);
+        for (const id of last.keys()) assertEveryVersionInOrder(list.filter((row) => row.id === id));
+
+        // Resuming after the highest changeSeq but one sends only the last change, then completes.
+        const seqs = list.map((row) => BigInt(row.changeSeq)).sort((x, y) => (x < y ? -1 : 1));
+        const again = subscribe(transport, EXECUTION_TASKS_UPDATED, { executionId: execution.id, since: String(seqs.at(-2)) });
+        await again.log.waitForEnd();
+        assert.deepEqual(rows(again.log, 'executionTasksUpdated').map((row: any) => [row.id, row.state]), [[execution.rootTaskId, 'COMPLETED']]);
+        assert.equal(again.log.completed, true);
+
+        for (const [variables, code] of [
+          [{ executionId: UNKNOWN_ID }, 'NOT_FOUND'],
+          [{ executionId: execution.id, since: 'latest' }, 'BAD_USER_INPUT'],
+        ] as const) {
+          const failed = subscribe(transport, EXECUTION_TASKS_UPDATED, variables);
+          await failed.log.waitForEnd();
+          assert.equal(failed.log.events[0]?.errors?.[0]?.extensions?.code, code);
         }
       });
 

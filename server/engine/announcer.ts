@@ -10,9 +10,15 @@ import { encodeMessage } from '../notifications/channelBackend.js';
 export const EXECUTIONS_CHANNEL = 'senpuki:executions';
 
 /**
+ * Not in the spec: every task change of one execution, for its task list subscription (progress
+ * bars, task trees), which would otherwise need a channel per task. Same JSON as the task channel.
+ */
+export const executionTasksChannel = (executionId: string): string => `senpuki:execution-tasks:${executionId}`;
+
+/**
  * Publishes what a committed write changed: the spec's task and execution messages, the
- * executions list channel, and a wake-up for idle workers per queue. Never throws (the
- * backends swallow publish errors), never called before the write commits.
+ * executions list and execution-tasks channels, and a wake-up for idle workers per queue.
+ * Never throws (the backends swallow publish errors), never called before the write commits.
  */
 export class Announcer {
   constructor(
@@ -36,6 +42,9 @@ export class Announcer {
       sends.push(backend.notifyExecutionUpdated(execution.id, execution.state));
     }
     if (hasChannelListener(backend)) {
+      for (const task of changes.tasks) {
+        sends.push(backend.publish(executionTasksChannel(task.executionId), encodeMessage({ task_id: task.id, state: task.state })));
+      }
       for (const execution of changes.executions) {
         sends.push(backend.publish(EXECUTIONS_CHANNEL, encodeMessage({ execution_id: execution.id, state: execution.state })));
       }

@@ -3,6 +3,7 @@ import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { DEFAULT_MAX_ARGS_BYTES, type Senpuki } from '../engine/senpuki.js';
+import { ExecutionTasksFeed } from '../realtime/executionTasksFeed.js';
 import { ExecutionsFeed } from '../realtime/executionsFeed.js';
 import type { LiveContext } from '../schema/builder.js';
 import { createErrorMasker, schema } from '../schema/index.js';
@@ -100,13 +101,15 @@ export function createGraphQLApp(config: GraphQLAppConfig): GraphQLApp {
   const tokens = new ReadTokens({ secret: config.tokenSecret, ttlMs: config.tokenTtlMs ?? DEFAULT_TOKEN_TTL_MS });
   const authenticator = new Authenticator(config.apiKeys ?? [], tokens);
   const live = new LiveTracker();
-  const executionsFeed = new ExecutionsFeed({
+  const feedConfig = {
     store: senpuki.store,
     notifications: senpuki.notifications,
     pushReachesAllWriters: senpuki.pushReachesAllWriters,
-    readExecution: (id) => senpuki.feed.readExecution(id),
+    readExecution: (id: string) => senpuki.feed.readExecution(id),
     ...senpuki.pollOptions,
-  });
+  };
+  const executionsFeed = new ExecutionsFeed(feedConfig);
+  const executionTasksFeed = new ExecutionTasksFeed({ ...feedConfig, readTask: (id) => senpuki.feed.readTask(id) });
   let ws: GraphQLWsHandle | undefined;
   const metrics = createMetricsRegistry({
     processMetrics: config.processMetrics ?? true,
@@ -146,7 +149,7 @@ export function createGraphQLApp(config: GraphQLAppConfig): GraphQLApp {
       warn: (...args: unknown[]) => logger.warn(args.map(String).join(' ')),
       error: (...args: unknown[]) => logger.error(args.map(String).join(' ')),
     },
-    context: () => ({ senpuki, executionsFeed, tokens, live, maxArgsBytes: limits.maxArgsBytes }),
+    context: () => ({ senpuki, executionsFeed, executionTasksFeed, tokens, live, maxArgsBytes: limits.maxArgsBytes }),
     plugins,
   });
 

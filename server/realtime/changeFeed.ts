@@ -20,6 +20,7 @@ import {
   type NotificationBackend,
 } from '../notifications/backend.js';
 import type { Store } from '../store/store.js';
+import { delay, delayOrWake, isConnected, listenChannel, type ChannelWatch } from './channelWatch.js';
 import {
   TERMINAL_EXECUTION_STATES,
   TERMINAL_TASK_STATES,
@@ -37,6 +38,15 @@ export interface PollOptions {
   pollMinIntervalMs: number;
   pollMaxIntervalMs: number;
   pollBackoffFactor: number;
+}
+
+/** `options` with the defaults filled in. */
+export function pollOptionsOf(options: Partial<PollOptions>): PollOptions {
+  return {
+    pollMinIntervalMs: options.pollMinIntervalMs ?? DEFAULT_POLL_MIN_INTERVAL_MS,
+    pollMaxIntervalMs: options.pollMaxIntervalMs ?? DEFAULT_POLL_MAX_INTERVAL_MS,
+    pollBackoffFactor: options.pollBackoffFactor ?? DEFAULT_POLL_BACKOFF_FACTOR,
+  };
 }
 
 export interface ChangeFeedConfig extends Partial<PollOptions> {
@@ -71,14 +81,6 @@ interface FeedSource<T extends Versioned> {
   notFound: string;
 }
 
-/** A live subscription to one channel, whether or not the backend could confirm it. */
-interface ChannelWatch {
-  /** Settles when the subscription is confirmed or has failed. */
-  settled: Promise<void>;
-  readonly live: boolean;
-  close(): void;
-}
-
 export class ChangeFeed {
   private readonly poll: PollOptions;
   private readonly tasks: DataLoader<string, TaskRecord | undefined>;
@@ -87,11 +89,7 @@ export class ChangeFeed {
   private readonly openFeeds = new Set<() => void>();
 
   constructor(private readonly config: ChangeFeedConfig) {
-    this.poll = {
-      pollMinIntervalMs: config.pollMinIntervalMs ?? DEFAULT_POLL_MIN_INTERVAL_MS,
-      pollMaxIntervalMs: config.pollMaxIntervalMs ?? DEFAULT_POLL_MAX_INTERVAL_MS,
-      pollBackoffFactor: config.pollBackoffFactor ?? DEFAULT_POLL_BACKOFF_FACTOR,
-    };
+    this.poll = pollOptionsOf(config);
     // Reads from all feeds due in one turn of the event loop go out as one query: a thousand
     // waits on a thousand children cost one SELECT per tick, not a thousand.
     const batch = { cache: false, batchScheduleFn: (run: () => void) => setImmediate(run) };
@@ -180,15 +178,7 @@ export class ChangeFeed {
         if (!changed && !signal?.aborted) {
           const relaxed = channel.live && this.config.pushReachesAllWriters && isConnected(this.config.notifications);
           const waitMs = relaxed ? this.poll.pollMaxIntervalMs : intervalMs;
-          await new Promise<void>((resolve) => {
-            wake = resolve;
-            const timer = setTimeout(resolve, waitMs);
-            timer.unref();
-            wake = () => {
-              clearTimeout(timer);
-              resolve();
-            };
-          });
+          await delayOrWake(waitMs, (resolve) => (wake = resolve));
           wake = undefined;
         }
         if (signal?.aborted) return;
@@ -214,42 +204,15 @@ export class ChangeFeed {
 
   private openChannel<T extends Versioned>(source: FeedSource<T>, onMessage: () => void): ChannelWatch {
     const backend = this.config.notifications;
-    let live = false;
-    let closed = false;
     if (!backend) return { settled: Promise.resolve(), live: false, close() {} };
     if (hasChannelListener(backend)) {
-      let unlisten: (() => void) | undefined;
-      let retry: NodeJS.Timeout | undefined;
-      const attempt = (): Promise<void> =>
-        backend.listen(source.channel, onMessage).then(
-          (stop) => {
-            if (closed) return stop();
-            unlisten = stop;
-            live = true;
-            onMessage(); // Confirmed late: anything published before now may have been missed.
-          },
-          () => {
-            // Backend down: this feed polls, and tries to subscribe again later.
-            if (closed) return;
-            retry = setTimeout(() => void attempt(), this.poll.pollMaxIntervalMs);
-            retry.unref();
-          },
-        );
-      const settled = attempt();
-      return {
-        settled,
-        get live() {
-          return live;
-        },
-        close() {
-          closed = true;
-          clearTimeout(retry);
-          unlisten?.();
-        },
-      };
+      // Confirmed late, anything published before may have been missed: re-read as on a message.
+      return listenChannel(backend, source.channel, onMessage, { retryMs: this.poll.pollMaxIntervalMs, onConfirmed: onMessage });
     }
     // A user's backend with only the spec's methods: no confirmation, so poll as if unconfirmed
     // until its first message proves the stream works.
+    let live = false;
+    let closed = false;
     const iterator = source.subscribe(backend)[Symbol.asyncIterator]();
     void (async () => {
       try {
@@ -276,10 +239,6 @@ export class ChangeFeed {
   }
 }
 
-function isConnected(backend: NotificationBackend | undefined): boolean {
-  return (backend as { connected?: boolean } | undefined)?.connected !== false;
-}
-
 async function lastOf<T>(feed: AsyncGenerator<T>, signal?: AbortSignal): Promise<T> {
   let last: T | undefined;
   for await (const row of feed) last = row;
@@ -291,8 +250,4 @@ async function lastOf<T>(feed: AsyncGenerator<T>, signal?: AbortSignal): Promise
 function byId<T extends { id: string }>(ids: readonly string[], rows: T[]): Array<T | undefined> {
   const map = new Map(rows.map((row) => [row.id, row]));
   return ids.map((id) => map.get(id));
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

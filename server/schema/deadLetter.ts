@@ -67,6 +67,12 @@ const ReplayDeadLetterPayload = builder.objectRef<{ execution: ExecutionRecord }
   }),
 });
 
+const DiscardDeadLetterPayload = builder.objectRef<{ id: string }>('DiscardDeadLetterPayload').implement({
+  fields: (t) => ({
+    id: t.exposeID('id', { description: 'The dead letter removed.' }),
+  }),
+});
+
 function decodeOffset(after: string): number {
   const value = decodeCursor(after) as { o?: unknown } | undefined;
   if (value && Number.isInteger(value.o) && (value.o as number) >= 0) return value.o as number;
@@ -115,6 +121,19 @@ builder.mutationField('replayDeadLetter', (t) =>
       requireFullAccess(ctx, 'replayDeadLetter');
       const executionId = await ctx.senpuki.replayDeadLetter(String(id));
       return { execution: await ctx.senpuki.stateOf(executionId) };
+    },
+  }),
+);
+
+builder.mutationField('discardDeadLetter', (t) =>
+  t.field({
+    type: DiscardDeadLetterPayload,
+    description: 'Removes a dead letter without running it again (its execution stays as it is); NOT_FOUND when there is none with this id.',
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, { id }, ctx) => {
+      requireFullAccess(ctx, 'discardDeadLetter');
+      await ctx.senpuki.discardDeadLetter(String(id));
+      return { id: String(id) };
     },
   }),
 );

@@ -120,6 +120,13 @@ builder.subscriptionField('executionUpdated', (t) =>
   }),
 );
 
+/** Validates a `since` change sequence argument; `field` names where the value comes from ("Execution.changeSeq"). */
+export function checkChangeSeq(since: string | null | undefined, field: string): string | undefined {
+  if (since === null || since === undefined) return undefined;
+  if (!/^\d{1,19}$/.test(since)) throw new ValidationError(`since must be a ${field} value (a decimal number); got ${JSON.stringify(since)}`);
+  return since;
+}
+
 /** Validates a `since` version argument. */
 export function checkSince(since: number | null | undefined): number | undefined {
   if (since === null || since === undefined) return undefined;

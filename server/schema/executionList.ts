@@ -5,7 +5,7 @@ import type { ExactExecutionCursor, ExecutionFilter } from '../store/store.js';
 import { requireFullAccess } from './access.js';
 import { builder } from './builder.js';
 import { PageInfoRef, checkPageSize, decodeCursor, encodeCursor, type PageInfoShape } from './common.js';
-import { ExecutionStateEnum } from './execution.js';
+import { ExecutionStateEnum, checkChangeSeq } from './execution.js';
 import { subscribeLive } from './live.js';
 
 export const DEFAULT_EXECUTIONS_PAGE_SIZE = 20;
@@ -111,6 +111,18 @@ builder.queryField('executions', (t) =>
   }),
 );
 
+builder.queryField('changeCursor', (t) =>
+  t.string({
+    description:
+      'The position of the latest change in the global change sequence (the highest `Execution.changeSeq`, a decimal number). ' +
+      'Pass it as `executionsUpdated(since:)` to start a list subscription there: one that drops before its first event then resumes without a gap.',
+    resolve: (_root, _args, ctx) => {
+      requireFullAccess(ctx, 'changeCursor');
+      return ctx.executionsFeed.currentCursor();
+    },
+  }),
+);
+
 builder.subscriptionField('executionsUpdated', (t) =>
   t.field({
     type: 'Execution',
@@ -123,12 +135,9 @@ builder.subscriptionField('executionsUpdated', (t) =>
     },
     subscribe: async (_root, args, ctx) => {
       requireFullAccess(ctx, 'executionsUpdated');
-      if (args.since != null && !/^\d{1,19}$/.test(args.since)) {
-        throw new ValidationError(`since must be an Execution.changeSeq value (a decimal number); got ${JSON.stringify(args.since)}`);
-      }
       const filter = toFilter(args.filter);
       // Fixed before the subscription counts as open: every later change is delivered.
-      const since = args.since ?? (await ctx.executionsFeed.currentCursor());
+      const since = checkChangeSeq(args.since, 'Execution.changeSeq') ?? (await ctx.executionsFeed.currentCursor());
       return subscribeLive(ctx, (signal) => ctx.executionsFeed.watch(filter, { since, signal }));
     },
     resolve: (event) => unwrapLiveEvent(event),

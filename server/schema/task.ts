@@ -1,10 +1,11 @@
 import { TERMINAL_TASK_STATES, type TaskKind, type TaskState } from '../engine/types.js';
+import { assertUuid } from '../engine/validation.js';
 import { NotFoundError } from '../errors.js';
 import { unwrapLiveEvent } from '../realtime/liveStream.js';
 import { requireExecutionAccess } from './access.js';
 import { builder } from './builder.js';
 import { ErrorInfoRef } from './common.js';
-import { checkSince } from './execution.js';
+import { checkChangeSeq, checkSince } from './execution.js';
 import { subscribeLive } from './live.js';
 import { childrenOf, parentOf } from './taskTree.js';
 
@@ -97,6 +98,28 @@ builder.subscriptionField('taskUpdated', (t) =>
       const task = await ctx.senpuki.getTask(String(id)); // BAD_USER_INPUT / NOT_FOUND as an error, not a silent stream
       requireExecutionAccess(ctx, task.executionId);
       return subscribeLive(ctx, (signal) => ctx.senpuki.feed.watchTask(task.id, { since: fromVersion, signal }));
+    },
+    resolve: (event) => unwrapLiveEvent(event),
+  }),
+);
+
+builder.subscriptionField('executionTasksUpdated', (t) =>
+  t.field({
+    type: 'Task',
+    description:
+      'Every task of the execution now (or those changed after `since`), then each task whose row changes; ' +
+      'completes once the execution is terminal and its last task changes are sent. Task changes do not change the execution\'s version: this is how to follow them.',
+    args: {
+      executionId: t.arg.id({ required: true }),
+      since: t.arg.string({ description: 'The highest task `changeSeq` received: resume after it, missing nothing in between.' }),
+    },
+    subscribe: async (_root, args, ctx) => {
+      const executionId = String(args.executionId);
+      assertUuid(executionId, 'executionId');
+      requireExecutionAccess(ctx, executionId);
+      const since = checkChangeSeq(args.since, 'Task.changeSeq');
+      await ctx.senpuki.stateOf(executionId); // NOT_FOUND now, as an error, rather than a silent stream
+      return subscribeLive(ctx, (signal) => ctx.executionTasksFeed.watch(executionId, { since, signal }));
     },
     resolve: (event) => unwrapLiveEvent(event),
   }),

@@ -1,7 +1,7 @@
-import type { ExecutionRecord } from '../engine/types.js';
+import type { ExecutionRecord, TaskRecord } from '../engine/types.js';
 import type { Queryable } from './db.js';
 import { filterSql, type ExecutionFilter } from './executionQueries.js';
-import { EXECUTION_COLUMNS, toExecution, type ExecutionRow } from './rows.js';
+import { EXECUTION_COLUMNS, TASK_COLUMNS, toExecution, toTask, type ExecutionRow, type TaskRow } from './rows.js';
 
 /**
  * Keyset position in the newest-first execution list, with `created_at` at the database's full
@@ -63,6 +63,15 @@ export async function selectExecutionsChangedAfter(
     params,
   );
   return rows.map(toExecution);
+}
+
+/** Tasks of one execution written after change sequence `afterSeq`, oldest write first (its task list subscription). */
+export async function selectExecutionTasksChangedAfter(db: Queryable, executionId: string, afterSeq: string, limit: number): Promise<TaskRecord[]> {
+  const { rows } = await db.query<TaskRow>(
+    `SELECT ${TASK_COLUMNS} FROM senpuki_tasks WHERE execution_id = $1 AND change_seq > $2::bigint ORDER BY change_seq LIMIT $3`,
+    [executionId, afterSeq, limit],
+  );
+  return rows.map(toTask);
 }
 
 /** The change sequence of the latest execution write ('0' when there is none). */

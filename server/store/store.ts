@@ -26,6 +26,7 @@ import { reapExpiredLeases, requestCancel, settleStalledCancellations, timeOutEx
 import {
   ping,
   selectExecutionPageExact,
+  selectExecutionTasksChangedAfter,
   selectExecutionsChangedAfter,
   selectMaxExecutionChangeSeq,
   type ExactExecutionCursor,
@@ -234,6 +235,10 @@ export class Store {
   /** Executions matching `filter` written after change sequence `afterSeq`, in write order (list subscriptions). */
   listExecutionsChangedAfter(filter: ExecutionFilter, afterSeq: string, limit: number): Promise<ExecutionRecord[]> {
     return this.use((db) => selectExecutionsChangedAfter(db, filter, afterSeq, limit));
+  }
+  /** Tasks of one execution written after change sequence `afterSeq`, in write order (its task list subscription). */
+  listExecutionTasksChangedAfter(executionId: string, afterSeq: string, limit: number): Promise<TaskRecord[]> {
+    return this.use((db) => selectExecutionTasksChangedAfter(db, executionId, afterSeq, limit));
   }
   /** Change sequence of the latest execution write. */
   maxExecutionChangeSeq(): Promise<string> {

@@ -1,15 +1,21 @@
 import { once } from 'node:events';
 import { connect as connectTcp, createServer, type Socket } from 'node:net';
 
-/** A TCP proxy in front of `target` whose `cut()` destroys every open connection (an abrupt drop, no close frame). */
+/**
+ * A TCP proxy in front of `target` whose `cut()` destroys every open connection (an abrupt drop,
+ * no close frame); `down()` also refuses new ones until `up()`, so a test can act while a client
+ * is certainly disconnected.
+ */
 export async function startCuttableProxy(target: URL) {
   const sockets = new Set<Socket>();
+  let refusing = false;
   const track = (socket: Socket) => {
     sockets.add(socket);
     socket.on('error', () => {});
     socket.on('close', () => sockets.delete(socket));
   };
   const server = createServer((downstream) => {
+    if (refusing) return downstream.destroy();
     const upstream = connectTcp(Number(target.port), target.hostname);
     track(downstream);
     track(upstream);
@@ -28,6 +34,14 @@ export async function startCuttableProxy(target: URL) {
     cut() {
       for (const socket of sockets) socket.destroy();
     },
+    /** Cuts every connection and refuses new ones (each is closed as soon as it is accepted). */
+    down() {
+      refusing = true;
+      this.cut();
+    },
+    up() {
+      refusing = false;
+    },
     async close() {
       for (const socket of sockets) socket.destroy();
       server.close();
@@ -35,3 +49,5 @@ export async function startCuttableProxy(target: URL) {
     },
   };
 }
+
+export type CuttableProxy = Awaited<ReturnType<typeof startCuttableProxy>>;

@@ -13,7 +13,9 @@ import { quietLogger } from './graphqlApp.js';
 function registerFunctions(engine: TestEngine, gates: Gates): void {
   const { senpuki } = engine;
   senpuki.durable('echo', async (_ctx, value: unknown) => value);
-  senpuki.durable('gated', async (_ctx, key: string) => gates.wait(key));
+  const gated = senpuki.durable('gated', async (_ctx, key: string) => gates.wait(key));
+  // One gated child per key: children finish one by one while the execution's row stays put.
+  senpuki.durable('fanOut', async (ctx, keys: string[]) => ctx.map(gated, keys));
   senpuki.durable('fails', async (_ctx, message: string) => {
     throw new NonRetryableError(message);
   });

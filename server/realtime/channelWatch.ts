@@ -1,0 +1,80 @@
+import type { ChannelListener, NotificationBackend } from '../notifications/backend.js';
+
+/** A live subscription to one channel, whether or not the backend could confirm it. */
+export interface ChannelWatch {
+  /** Settles when the subscription is confirmed or has failed (a failed one is retried in the background). */
+  settled: Promise<void>;
+  readonly live: boolean;
+  close(): void;
+}
+
+export interface ListenChannelOptions {
+  /** How long to wait before subscribing again when the backend refused (it is down). */
+  retryMs: number;
+  /** Runs on every confirmation: anything published before it may have been missed. */
+  onConfirmed?: () => void;
+}
+
+/**
+ * Subscribes `onMessage` to `channel`, and keeps trying while the backend is down, so a feed
+ * opened during an outage polls meanwhile and gets push once the backend is back.
+ */
+export function listenChannel(
+  backend: ChannelListener,
+  channel: string,
+  onMessage: (payload: string) => void,
+  options: ListenChannelOptions,
+): ChannelWatch {
+  let live = false;
+  let closed = false;
+  let unlisten: (() => void) | undefined;
+  let retry: NodeJS.Timeout | undefined;
+  const attempt = (): Promise<void> =>
+    backend.listen(channel, onMessage).then(
+      (stop) => {
+        if (closed) return stop();
+        unlisten = stop;
+        live = true;
+        options.onConfirmed?.();
+      },
+      () => {
+        if (closed) return;
+        retry = setTimeout(() => void attempt(), options.retryMs);
+        retry.unref();
+      },
+    );
+  const settled = attempt();
+  return {
+    settled,
+    get live() {
+      return live;
+    },
+    close() {
+      closed = true;
+      clearTimeout(retry);
+      unlisten?.();
+    },
+  };
+}
+
+/** False only when the backend says it lost its connection (backends without the flag count as connected). */
+export function isConnected(backend: NotificationBackend | undefined): boolean {
+  return (backend as { connected?: boolean } | undefined)?.connected !== false;
+}
+
+/** Resolves after `ms`, without keeping the process alive. */
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/** Resolves after `ms`, or as soon as the function handed to `setWake` is called. */
+export function delayOrWake(ms: number, setWake: (wake: () => void) => void): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    timer.unref();
+    setWake(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
