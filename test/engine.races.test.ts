@@ -46,6 +46,36 @@ for (const kind of await storeKinds()) {
       }
     });
 
+    it('treats a failed store read during a wait as a missed tick, not the end of the workflow', async () => {
+      const { senpuki } = engine;
+      let finishChild!: () => void;
+      const childMayFinish = new Promise<void>((resolve) => (finishChild = resolve));
+      const child = senpuki.durable('blippedChild', async () => {
+        await childMayFinish;
+        return 'done';
+      });
+      const parent = senpuki.durable('blippedParent', async (ctx) => ctx.call(child));
+      const worker = await senpuki.serve();
+      const getTasks = senpuki.store.getTasks.bind(senpuki.store);
+      let failures = 0;
+      try {
+        const id = await senpuki.dispatch(parent, []);
+        await waitFor(async () => (await senpuki.listTasks(id)).some((task) => task.functionName === 'blippedChild' && task.state === 'running'), {
+          message: 'the child to start',
+        });
+        senpuki.store.getTasks = async (ids) => {
+          if (failures++ < 2) throw new Error('Connection terminated unexpectedly');
+          return getTasks(ids);
+        };
+        finishChild();
+        assert.equal(await senpuki.waitFor(id, { timeoutMs: 15_000 }), 'done');
+        assert.ok(failures >= 2, 'the wait met the failing reads');
+      } finally {
+        senpuki.store.getTasks = getTasks;
+        await worker.stop();
+      }
+    });
+
     it('fails a replay that makes a different call at the same position, saying why', async () => {
       const { senpuki } = engine;
       senpuki.durable('stepA', async () => 'a');

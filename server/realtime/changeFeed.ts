@@ -28,6 +28,9 @@ import {
   type TaskRecord,
 } from '../engine/types.js';
 
+/** What a failed read of the store stands for: a tick with nothing learned. */
+const MISSED: unique symbol = Symbol('missed read');
+
 export const DEFAULT_POLL_MIN_INTERVAL_MS = 100;
 export const DEFAULT_POLL_MAX_INTERVAL_MS = 5000;
 export const DEFAULT_POLL_BACKOFF_FACTOR = 2;
@@ -164,8 +167,17 @@ export class ChangeFeed {
       await Promise.race([channel.settled, delay(this.config.listenConfirmTimeoutMs ?? DEFAULT_LISTEN_CONFIRM_TIMEOUT_MS)]);
       if (signal?.aborted) return;
       changed = false;
-      let row = await source.read();
-      if (!row) throw new NotFoundError(source.notFound);
+      let first: T | undefined | typeof MISSED = await source.read().catch(() => MISSED);
+      // The store may be briefly unreachable: a failed read is a missed tick, retried with backoff,
+      // never the end of a wait (a store outage costs latency, not a workflow).
+      for (let retryMs = this.poll.pollMinIntervalMs; first === MISSED; retryMs = Math.min(this.poll.pollMaxIntervalMs, retryMs * 2)) {
+        await delayOrWake(retryMs, (resolve) => (wake = resolve));
+        wake = undefined;
+        if (signal?.aborted) return;
+        first = await source.read().catch(() => MISSED);
+      }
+      if (!first) throw new NotFoundError(source.notFound);
+      let row: T = first as T;
       let seen = options.since ?? 0;
       if (row.version > seen) {
         seen = row.version;
@@ -184,7 +196,11 @@ export class ChangeFeed {
         if (signal?.aborted) return;
         const byMessage = changed;
         changed = false;
-        const next = await source.read();
+        const next: T | undefined | typeof MISSED = await source.read().catch(() => MISSED);
+        if (next === MISSED) {
+          intervalMs = Math.min(this.poll.pollMaxIntervalMs, intervalMs * this.poll.pollBackoffFactor);
+          continue;
+        }
         if (!next) throw new NotFoundError(source.notFound);
         row = next;
         if (row.version > seen) {
