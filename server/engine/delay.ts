@@ -33,3 +33,20 @@ export function timeoutSignal(ms: number): AbortSignal {
   arm();
   return controller.signal;
 }
+
+/** Resolves after `ms`, without keeping the process alive. */
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/** Resolves after `ms`, or as soon as the function handed to `setWake` is called. */
+export function delayOrWake(ms: number, setWake: (wake: () => void) => void): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    timer.unref();
+    setWake(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}

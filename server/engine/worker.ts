@@ -22,6 +22,7 @@ import { WORKER_WAKE_CHANNEL, hasChannelListener, type NotificationBackend } fro
 import type { TaskRuntime } from './context.js';
 import { ABORTING_STATES, ExecutionWatchers } from './executionWatchers.js';
 import { RetentionRunner, toRetentionPolicy, type RetentionOptions } from './retention.js';
+import { delay, delayOrWake } from './delay.js';
 import { Semaphore } from './semaphore.js';
 import { runTask, type RunningTask } from './taskRunner.js';
 import type { PollOptions } from '../realtime/changeFeed.js';
@@ -188,11 +189,11 @@ export class Worker {
     for (const task of this.running.values()) if (task.suspended) this.abort(task, 'shutdown');
     const deadline = Date.now() + drainTimeoutMs;
     while (this.running.size > 0 && Date.now() < deadline) {
-      await Promise.race([...[...this.running.values()].map((task) => task.done), sleep(Math.min(200, drainTimeoutMs))]);
+      await Promise.race([...[...this.running.values()].map((task) => task.done), delay(Math.min(200, drainTimeoutMs))]);
       for (const task of this.running.values()) if (task.suspended) this.abort(task, 'shutdown');
     }
     for (const task of this.running.values()) this.abort(task, 'shutdown');
-    await Promise.race([Promise.allSettled([...this.running.values()].map((task) => task.done)), sleep(5000)]);
+    await Promise.race([Promise.allSettled([...this.running.values()].map((task) => task.done)), delay(5000)]);
     for (const timer of this.timers) clearInterval(timer);
     this.stopWakeListener?.();
     this.executions.close();
@@ -256,17 +257,7 @@ export class Worker {
 
   private idle(ms: number): Promise<void> {
     if (this.nudged) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wake = () => {
-        this.wake = undefined;
-        done();
-      };
-    });
+    return delayOrWake(ms, (wake) => (this.wake = wake)).finally(() => (this.wake = undefined));
   }
 
   private runClaimed(task: Parameters<typeof runTask>[1]): void {
@@ -333,8 +324,4 @@ export class Worker {
     this.lastError = `${message}: ${error instanceof Error ? error.message : String(error)}`;
     this.deps.logger.warn({ err: error, workerId: this.id }, message);
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

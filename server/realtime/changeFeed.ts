@@ -20,7 +20,8 @@ import {
   type NotificationBackend,
 } from '../notifications/backend.js';
 import type { Store } from '../store/store.js';
-import { delay, delayOrWake, isConnected, listenChannel, type ChannelWatch } from './channelWatch.js';
+import { delay, delayOrWake } from '../engine/delay.js';
+import { isConnected, listenChannel, type ChannelWatch } from './channelWatch.js';
 import {
   TERMINAL_EXECUTION_STATES,
   TERMINAL_TASK_STATES,

@@ -61,20 +61,3 @@ export function listenChannel(
 export function isConnected(backend: NotificationBackend | undefined): boolean {
   return (backend as { connected?: boolean } | undefined)?.connected !== false;
 }
-
-/** Resolves after `ms`, without keeping the process alive. */
-export function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
-
-/** Resolves after `ms`, or as soon as the function handed to `setWake` is called. */
-export function delayOrWake(ms: number, setWake: (wake: () => void) => void): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    timer.unref();
-    setWake(() => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-}

@@ -20,7 +20,8 @@
  */
 import { hasChannelListener, type NotificationBackend } from '../notifications/backend.js';
 import { DEFAULT_LISTEN_CONFIRM_TIMEOUT_MS, pollOptionsOf, type PollOptions } from './changeFeed.js';
-import { delay, delayOrWake, isConnected, listenChannel } from './channelWatch.js';
+import { delay, delayOrWake } from '../engine/delay.js';
+import { isConnected, listenChannel } from './channelWatch.js';
 
 /** Rows whose last emitted version one watch remembers (oldest forgotten first). */
 export const DEFAULT_MAX_TRACKED_ROWS = 10_000;
