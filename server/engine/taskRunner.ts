@@ -6,6 +6,7 @@ import { TaskContext, type TaskRuntime } from './context.js';
 import { argsHash } from './resultCache.js';
 import { isRetryable, retryDelayMs } from './retry.js';
 import type { Semaphore } from './semaphore.js';
+import type { TaskSettler } from './taskSettler.js';
 import { toJson } from './validation.js';
 
 const SETTLE_TRIES = 3;
@@ -74,6 +75,8 @@ class TaskSlot {
 
 export interface RunTaskDeps {
   runtime: Omit<TaskRuntime, 'suspend'>;
+  /** Writes outcomes, batched with the other tasks of this worker that finish at the same time. */
+  settler: TaskSettler;
   slots: Semaphore;
   logger: Logger;
 }
@@ -153,10 +156,10 @@ async function execute(
 }
 
 async function settle(deps: RunTaskDeps, task: ClaimedTask, outcome: TaskOutcome): Promise<void> {
-  const { store, workerId, announcer } = deps.runtime;
+  const { announcer } = deps.runtime;
   for (let attempt = 1; ; attempt++) {
     try {
-      const changes = await store.settleTask(task.id, task.executionId, workerId, outcome);
+      const changes = await deps.settler.settle({ taskId: task.id, executionId: task.executionId, outcome });
       if (!changes) deps.logger.warn({ taskId: task.id }, 'task outcome not written: this worker no longer holds its lease');
       await announcer.announce(changes);
       return;

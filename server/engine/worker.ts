@@ -25,6 +25,7 @@ import { RetentionRunner, toRetentionPolicy, type RetentionOptions } from './ret
 import { delay, delayOrWake } from './delay.js';
 import { Semaphore } from './semaphore.js';
 import { runTask, type RunningTask } from './taskRunner.js';
+import { TaskSettler } from './taskSettler.js';
 import type { PollOptions } from '../realtime/changeFeed.js';
 
 export const DEFAULT_CONCURRENCY = 10;
@@ -83,6 +84,7 @@ export class Worker {
   private readonly executions: ExecutionWatchers;
   private readonly options: Required<Omit<WorkerOptions, 'tags' | 'workerId' | 'retention'>> & { tags?: string[] };
   private readonly retention: RetentionRunner | undefined;
+  private readonly settler: TaskSettler;
   private nudged = false;
   private wake: (() => void) | undefined;
   private timers: NodeJS.Timeout[] = [];
@@ -105,6 +107,7 @@ export class Worker {
       maxSuspended: options.maxSuspended ?? DEFAULT_MAX_SUSPENDED,
     };
     this.slots = new Semaphore(this.options.concurrency, () => this.nudge());
+    this.settler = new TaskSettler(deps.runtime.store, this.id);
     const retention = toRetentionPolicy(options.retention);
     this.retention = retention && new RetentionRunner(retention);
     this.executions = new ExecutionWatchers(deps.notifications, (executionId, cause) => this.abortExecution(executionId, cause));
@@ -264,7 +267,7 @@ export class Worker {
     // A waiting orchestrator may have taken its slot back between the claim and now: then this
     // task waits for the next free slot (its lease is renewed meanwhile) rather than overshoot.
     const running = runTask(
-      { runtime: { ...this.deps.runtime, workerId: this.id }, slots: this.slots, logger: this.deps.logger },
+      { runtime: { ...this.deps.runtime, workerId: this.id }, settler: this.settler, slots: this.slots, logger: this.deps.logger },
       task,
       this.slots.tryAcquire(),
     );

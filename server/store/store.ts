@@ -2,6 +2,7 @@ import type { DeadLetterRecord, ExecutionRecord, Json, TaskRecord } from '../eng
 import { selectCachedResult } from './cacheQueries.js';
 import { mergeChanges, type Changes } from './changes.js';
 import { claimTasks, msUntilNextDue, type ClaimOptions, type NextDueOptions } from './claimQueries.js';
+import { completeTasks } from './completionQueries.js';
 import {
   countDeadLetterRows,
   deleteDeadLetter,
@@ -52,6 +53,13 @@ import {
 export type { Changes } from './changes.js';
 export type { ExecutionCursor, ExecutionFilter, NewExecution } from './executionQueries.js';
 export type { NewChild, TaskOutcome } from './taskQueries.js';
+
+/** One outcome for `settleTasks`. */
+export interface SettleInput {
+  taskId: string;
+  executionId: string;
+  outcome: TaskOutcome;
+}
 export type { ClaimOptions, ClaimedTask, NextDueOptions } from './claimQueries.js';
 export type { DeadLetterFilter, ReplayOutcome } from './deadLetterQueries.js';
 export type { ProgressPatch } from './progressQueries.js';
@@ -138,6 +146,26 @@ export class Store {
   }
   settleTask(taskId: string, executionId: string, workerId: string, outcome: TaskOutcome): Promise<Changes | undefined> {
     return this.use((db) => db.transaction((tx) => settleTask(tx, taskId, executionId, workerId, outcome)));
+  }
+  /**
+   * `settleTask` for many outcomes of one worker, in input order. Plain completions (the common
+   * case) are written together in one statement; anything else, and a completion that statement
+   * could not write (lease lost, execution no longer active), takes `settleTask`'s transaction.
+   * Rejects only when nothing was written; otherwise each outcome has its own result.
+   */
+  settleTasks(workerId: string, outcomes: SettleInput[]): Promise<Array<PromiseSettledResult<Changes | undefined>>> {
+    return this.use(async (db) => {
+      const completions = outcomes.flatMap(({ taskId, executionId, outcome }) =>
+        outcome.kind === 'completed' && !outcome.cache ? [{ taskId, executionId, result: outcome.result }] : [],
+      );
+      const written = completions.length > 0 ? await completeTasks(db, workerId, completions) : new Map<string, Changes>();
+      return Promise.allSettled(
+        outcomes.map(
+          ({ taskId, executionId, outcome }) =>
+            written.get(taskId) ?? db.transaction((tx) => settleTask(tx, taskId, executionId, workerId, outcome)),
+        ),
+      );
+    });
   }
   /** Upserts an orchestrator's children by call key; signal waits among them take buffered signals in the same transaction. */
   scheduleChildren(parentTaskId: string, workerId: string, children: NewChild[]) {
