@@ -110,7 +110,11 @@ export class Worker {
     this.settler = new TaskSettler(deps.runtime.store, this.id);
     const retention = toRetentionPolicy(options.retention);
     this.retention = retention && new RetentionRunner(retention);
-    this.executions = new ExecutionWatchers(deps.notifications, (executionId, cause) => this.abortExecution(executionId, cause));
+    this.executions = new ExecutionWatchers(
+      deps.notifications,
+      (executionId, cause) => this.abortExecution(executionId, cause),
+      async (executionId) => (await deps.runtime.feed.readExecution(executionId))?.state,
+    );
   }
 
   get state(): WorkerState {
