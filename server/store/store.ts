@@ -16,6 +16,7 @@ import { createEmbeddedDb, type EmbeddedDbOptions } from './embeddedDb.js';
 import {
   countExecutionRows,
   insertExecution,
+  insertExecutions,
   selectExecution,
   selectExecutionPage,
   selectExecutions,
@@ -109,6 +110,10 @@ export class Store {
 
   createExecution(input: NewExecution) {
     return this.use((db) => insertExecution(db, input));
+  }
+  /** Many executions and their root tasks in one statement, results in input order (idempotency keys honoured per item). */
+  createExecutions(inputs: NewExecution[]) {
+    return this.use((db) => insertExecutions(db, inputs));
   }
   getExecution(id: string): Promise<ExecutionRecord | undefined> {
     return this.use((db) => selectExecution(db, id));
