@@ -40,6 +40,11 @@ export class DispatchBatchError extends ValidationError {
     const more = items.length > listed.length ? `; and ${items.length - listed.length} more` : '';
     super(`${items.length} of ${total} items are invalid, so none was dispatched. ${listed.join('; ')}${more}`);
   }
+
+  /** What GraphQL adds to the error's `extensions`. */
+  get details(): { items: Array<{ index: number; message: string }> } {
+    return { items: this.items };
+  }
 }
 
 /** The row `dispatch` inserts for `fn(...args)`, or a ValidationError that says what to fix. */
