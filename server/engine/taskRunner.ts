@@ -100,13 +100,16 @@ export function runTask(deps: RunTaskDeps, task: ClaimedTask, slotHeld: boolean)
     done: Promise.resolve(),
   };
   running.done = (async () => {
+    let outcome: TaskOutcome | undefined;
     try {
       await slot.acquire();
-      const outcome = await execute(deps, task, controller.signal, slot);
-      if (outcome) await settle(deps, task, outcome);
+      outcome = await execute(deps, task, controller.signal, slot);
     } finally {
+      // The function is done: its slot may run the next task while this outcome is written (the
+      // task stays running, leased and heartbeated, in the store and here until it is).
       slot.release();
     }
+    if (outcome) await settle(deps, task, outcome);
     const definition = deps.runtime.registry.get(task.functionName);
     // A slot of a limited function came free: wake the workers that may have rows waiting for it.
     if (definition?.maxConcurrent !== undefined) {
@@ -161,7 +164,7 @@ async function settle(deps: RunTaskDeps, task: ClaimedTask, outcome: TaskOutcome
     try {
       const changes = await deps.settler.settle({ taskId: task.id, executionId: task.executionId, outcome });
       if (!changes) deps.logger.warn({ taskId: task.id }, 'task outcome not written: this worker no longer holds its lease');
-      await announcer.announce(changes);
+      void announcer.announce(changes); // Never throws; nothing here waits for the hint to be out.
       return;
     } catch (error) {
       if (attempt >= SETTLE_TRIES) {
