@@ -21,7 +21,7 @@ import {
   TaskQuery,
   TaskUpdatedSubscription,
 } from './documents.js';
-import { ExecutionError, fromCombinedError, isClientHttpError, isUnsuccessful, SenpukiClientError } from './errors.js';
+import { ExecutionError, fromCombinedError, isClientHttpError, isUnavailable, isUnsuccessful, SenpukiClientError } from './errors.js';
 import { executionListUpdates } from './executionList.js';
 import { createLiveExchange } from './liveExchange.js';
 import { LiveIterator } from './liveIterator.js';
@@ -283,7 +283,9 @@ export function createSenpukiClient(options: SenpukiClientOptions): SenpukiClien
 }
 
 /** Network errors a query is sent again for (not an HTTP 4xx answer: that would come again). */
+/** A network failure, or a server whose database blinked: a query may be sent again. */
 function isRetryableNetworkError(error: CombinedError): boolean {
+  if (isUnavailable(error.graphQLErrors)) return true;
   return error.graphQLErrors.length === 0 && error.networkError !== undefined && !isClientHttpError(error.response);
 }
 

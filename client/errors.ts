@@ -114,6 +114,14 @@ export function isAuthFailure(error: unknown): boolean {
   return close !== undefined && AUTH_CLOSE_CODES.has(close.code);
 }
 
+/** Code of a GraphQL error the server sends when its database was briefly unreachable: asking again may work. */
+export const UNAVAILABLE_CODE = 'UNAVAILABLE';
+
+/** True when every GraphQL error says the server was briefly unavailable (worth asking again). */
+export function isUnavailable(errors: readonly unknown[]): boolean {
+  return errors.length > 0 && errors.every((error) => (error as { extensions?: { code?: unknown } } | undefined)?.extensions?.code === UNAVAILABLE_CODE);
+}
+
 /** HTTP 4xx answers (bad request, forbidden): retrying sends the same thing again. */
 export function isClientHttpError(error: unknown): boolean {
   const status = (error as { status?: unknown })?.status;

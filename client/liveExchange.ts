@@ -18,7 +18,7 @@ import { getOperationName, makeErrorResult, makeOperation, makeResult, stringify
 import type { Exchange, ExecutionResult, Operation, OperationResult } from '@urql/core';
 import { filter, makeSubject, merge, onPush, pipe, share, type Source } from 'wonka';
 import { retryDelayMs, type RetryOptions } from './backoff.js';
-import { isAuthFailure, isClientHttpError, toTransportError } from './errors.js';
+import { isAuthFailure, isClientHttpError, isUnavailable, toTransportError } from './errors.js';
 import { createLiveCursor, LIVE_CONTEXT_KEY, LIVE_SHARE_KEY, rootRow, type LiveCursor, type LiveCursorKind } from './resume.js';
 import type { LiveRequest, SubscriptionTransport } from './transport.js';
 
@@ -120,6 +120,11 @@ export function createLiveExchange(options: LiveExchangeOptions): LiveExchange {
     if (payload.errors && payload.errors.length > 0) {
       if (isAuthFailure(payload.errors) && canReauth(up)) {
         reauthenticate(up);
+        return true;
+      }
+      // The server's database blinked: resume a live subscription from its cursor, as after a drop.
+      if (up.cursor && isUnavailable(payload.errors) && up.attempt < retryAttempts) {
+        resubscribeLater(up);
         return true;
       }
       up.failed = true;

@@ -12,6 +12,8 @@ export type SenpukiErrorCode =
   | 'EXECUTION_TIMED_OUT'
   | 'EXECUTION_CANCELLED'
   | 'STORE_LOCKED'
+  /** The store could not be reached just now; the same request may succeed in a moment. */
+  | 'UNAVAILABLE'
   | 'INTERNAL';
 
 /** Base of every error the engine raises on purpose. */

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { ExecutionError } from '../server/errors.js';
 import type { Store } from '../server/store/store.js';
+import { waitFor } from './helpers/conditions.js';
+import { openEngine, type TestEngine } from './helpers/engine.js';
 import { openPostgresTestStore, openTestStore, postgresReachable, storeKinds, type TestStore } from './helpers/stores.js';
 
 async function dispatchPending(store: Store, count: number, queue: string): Promise<string[]> {
@@ -151,3 +154,36 @@ describe('batched settles racing cancels (postgres)', { skip: !(await postgresRe
     assert.deepEqual(failures.map(String), []);
   });
 });
+
+for (const kind of await storeKinds()) {
+  describe(`a worker's batched outcomes (${kind})`, () => {
+    let engine: TestEngine;
+    before(async () => {
+      engine = await openEngine(kind);
+    });
+    after(() => engine.close());
+
+    it('keeps a result the store refuses from failing the tasks written in the same batch', async () => {
+      const { senpuki } = engine;
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      let arrived = 0;
+      senpuki.durable('together', async (_ctx, value: string) => {
+        arrived++;
+        await gate; // Both return in the same turn, so their outcomes go out as one batch.
+        return value === 'bad' ? 'nul \u0000 inside' : value; // A string jsonb cannot hold.
+      }, { queue: 'together' });
+      const worker = await senpuki.serve({ concurrency: 2, queues: ['together'] });
+      try {
+        const good = await senpuki.dispatch('together', ['fine']);
+        const bad = await senpuki.dispatch('together', ['bad']);
+        await waitFor(() => arrived === 2, { message: 'both running' });
+        release();
+        assert.equal(await senpuki.waitFor(good, { timeoutMs: 10_000 }), 'fine');
+        await assert.rejects(senpuki.waitFor(bad, { timeoutMs: 10_000 }), (error: unknown) => error instanceof ExecutionError && error.state === 'failed');
+      } finally {
+        await worker.stop();
+      }
+    });
+  });
+}

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { ChildTaskError, NonDeterminismError, SenpukiError, SignalTimeoutError, TaskAbortedError, ValidationError } from '../errors.js';
+import { ChildTaskError, NonDeterminismError, SignalTimeoutError, TaskAbortedError, ValidationError } from '../errors.js';
 import type { ChangeFeed } from '../realtime/changeFeed.js';
 import type { NewChild, Store } from '../store/store.js';
 import type { Announcer } from './announcer.js';
 import { abortableDelay } from './delay.js';
 import { ProgressWriter } from './progressWriter.js';
+import { retryTransient } from '../store/transientErrors.js';
 import type { ArgsOf, DurableFunction, Registry, ResultOf } from './registry.js';
 import { TERMINAL_TASK_STATES, type Duration, type Json, type TaskRecord } from './types.js';
 import { describe, toJson, toMs } from './validation.js';
@@ -123,14 +124,16 @@ export class TaskContext implements Context {
     if (task.state === 'completed') return;
     await this.runtime.suspend(
       (async () => {
+        const { store, announcer } = this.runtime;
+        const retrying = <T>(operation: () => Promise<T>) => retryTransient(operation, { signal: this.signal });
         for (;;) {
-          const remainingMs = await this.runtime.store.msUntil(task.scheduledFor);
+          const remainingMs = await retrying(() => store.msUntil(task.scheduledFor));
           if (remainingMs > 0) await abortableDelay(remainingMs, this.signal);
           this.throwIfAborted();
-          const changes = await this.runtime.store.completeDueSleep(task.id);
-          await this.runtime.announcer.announce(changes);
+          const changes = await retrying(() => store.completeDueSleep(task.id));
+          await announcer.announce(changes);
           if (changes.tasks.length > 0) return;
-          const current = await this.runtime.store.getTask(task.id);
+          const current = await retrying(() => store.getTask(task.id));
           if (current?.state === 'completed') return;
           if (current?.state === 'cancelled') throw new TaskAbortedError('cancelled');
         }
@@ -252,7 +255,8 @@ export class TaskContext implements Context {
     this.batch = [];
     try {
       const children = batch.map((entry) => entry.child);
-      const outcome = await withStoreRetries(() => this.runtime.store.scheduleChildren(this.task.id, this.runtime.workerId, children));
+      // Idempotent by call key, so a transient store failure is sent again rather than failing the workflow.
+      const outcome = await retryTransient(() => this.runtime.store.scheduleChildren(this.task.id, this.runtime.workerId, children), { signal: this.signal });
       if (!outcome.ok) throw new TaskAbortedError(outcome.reason === 'lease_lost' ? 'lease_lost' : 'cancelled');
       await this.runtime.announcer.announce(outcome.changes);
       outcome.tasks.forEach((task, index) => {
@@ -294,22 +298,5 @@ export class TaskContext implements Context {
 function checkName(name: unknown, what: string): asserts name is string {
   if (typeof name !== 'string' || name.length === 0 || name.length > NAME_MAX_LENGTH) {
     throw new ValidationError(`${what} must be a non-empty string of at most ${NAME_MAX_LENGTH} characters; got ${describe(name)}`);
-  }
-}
-
-const STORE_TRIES = 3;
-
-/**
- * Scheduling children is idempotent (call keys), so a transient store error (a dropped
- * connection, a deadlock victim) is retried rather than failing the whole workflow.
- */
-async function withStoreRetries<T>(operation: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await operation();
-    } catch (error) {
-      if (error instanceof SenpukiError || attempt >= STORE_TRIES) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
-    }
   }
 }

@@ -4,12 +4,11 @@ import { TaskAbortedError, toStoredError } from '../errors.js';
 import type { ClaimedTask, TaskOutcome } from '../store/store.js';
 import { TaskContext, type TaskRuntime } from './context.js';
 import { argsHash } from './resultCache.js';
+import { isTransientStoreError, retryTransient } from '../store/transientErrors.js';
 import { isRetryable, retryDelayMs } from './retry.js';
 import type { Semaphore } from './semaphore.js';
 import type { TaskSettler } from './taskSettler.js';
 import { toJson } from './validation.js';
-
-const SETTLE_TRIES = 3;
 
 /** A task this worker is running, with what it takes to abort it. */
 export interface RunningTask {
@@ -79,6 +78,8 @@ export interface RunTaskDeps {
   settler: TaskSettler;
   slots: Semaphore;
   logger: Logger;
+  /** Aborted when the worker gives up on its tasks (stopped): writing an outcome is no longer retried. */
+  stopped: AbortSignal;
 }
 
 /**
@@ -158,21 +159,36 @@ async function execute(
   return outcome;
 }
 
+/**
+ * Writes the outcome, sending it again through transient store failures (a terminated
+ * connection, a failover) for as long as the worker runs: giving up would leave the lease to
+ * expire and a finished task to run again. Sending again is safe: a write whose reply was lost
+ * committed and released the lease, so the retry is fenced off. An outcome the store refuses
+ * for good (a bug, a value it cannot hold) is written as a failure saying so, rather than left
+ * to run the task again and again.
+ */
 async function settle(deps: RunTaskDeps, task: ClaimedTask, outcome: TaskOutcome): Promise<void> {
   const { announcer } = deps.runtime;
-  for (let attempt = 1; ; attempt++) {
+  const write = (value: TaskOutcome) =>
+    retryTransient(() => deps.settler.settle({ taskId: task.id, executionId: task.executionId, outcome: value }), {
+      signal: deps.stopped,
+      onRetry: (error, attempt) => {
+        if (attempt === 1) deps.logger.warn({ err: error, taskId: task.id }, 'writing a task outcome failed; retrying until the store answers');
+      },
+    });
+  try {
+    let changes: Awaited<ReturnType<typeof write>>;
     try {
-      const changes = await deps.settler.settle({ taskId: task.id, executionId: task.executionId, outcome });
-      if (!changes) deps.logger.warn({ taskId: task.id }, 'task outcome not written: this worker no longer holds its lease');
-      void announcer.announce(changes); // Never throws; nothing here waits for the hint to be out.
-      return;
+      changes = await write(outcome);
     } catch (error) {
-      if (attempt >= SETTLE_TRIES) {
-        // The lease will expire and another worker will run the task again.
-        deps.logger.error({ err: error, taskId: task.id }, 'could not write task outcome');
-        return;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt));
+      if (isTransientStoreError(error) || outcome.kind !== 'completed') throw error;
+      deps.logger.error({ err: error, taskId: task.id }, 'the store refused the task result; failing the task');
+      changes = await write({ kind: 'failed', error: { name: 'StoreError', message: `The result could not be stored: ${(error as Error).message}` } });
     }
+    if (!changes) deps.logger.info({ taskId: task.id }, 'task outcome not written: it was written already, or another worker took the task over');
+    void announcer.announce(changes); // Never throws; nothing here waits for the hint to be out.
+  } catch (error) {
+    // The worker stopped while the store was down: the lease will expire and another worker resumes the task.
+    deps.logger.error({ err: error, taskId: task.id }, 'could not write task outcome');
   }
 }

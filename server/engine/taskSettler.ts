@@ -1,4 +1,5 @@
 import type { Changes, SettleInput, Store } from '../store/store.js';
+import { isTransientStoreError } from '../store/transientErrors.js';
 
 /** Most outcomes written by one statement; more wait for the next. */
 export const DEFAULT_SETTLE_BATCH_SIZE = 100;
@@ -37,18 +38,29 @@ export class TaskSettler {
     });
   }
 
+  private deliver(batch: Pending[], results: Array<PromiseSettledResult<Changes | undefined>>): void {
+    batch.forEach((pending, i) => {
+      const result = results[i]!;
+      if (result.status === 'fulfilled') pending.resolve(result.value);
+      else pending.reject(result.reason);
+    });
+  }
+
   private async flush(): Promise<void> {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.batchSize);
       try {
-        const results = await this.store.settleTasks(this.workerId, batch.map((pending) => pending.input));
-        batch.forEach((pending, i) => {
-          const result = results[i]!;
-          if (result.status === 'fulfilled') pending.resolve(result.value);
-          else pending.reject(result.reason);
-        });
+        this.deliver(batch, await this.store.settleTasks(this.workerId, batch.map((pending) => pending.input)));
       } catch (error) {
-        for (const pending of batch) pending.reject(error);
+        if (batch.length === 1 || isTransientStoreError(error)) {
+          for (const pending of batch) pending.reject(error);
+          continue;
+        }
+        // One outcome the store refuses (a result it cannot hold) must not fail its neighbours:
+        // each is written alone, and only the culprit gets the error.
+        for (const pending of batch) {
+          this.deliver([pending], await this.store.settleTasks(this.workerId, [pending.input]).catch((alone: unknown) => [{ status: 'rejected' as const, reason: alone }]));
+        }
       }
     }
     this.flushing = false;

@@ -26,6 +26,7 @@ import { delay, delayOrWake } from './delay.js';
 import { Semaphore } from './semaphore.js';
 import { runTask, type RunningTask } from './taskRunner.js';
 import { TaskSettler } from './taskSettler.js';
+import { DEFAULT_MAX_LEASE_LOSSES, DEFAULT_WORKER_PRESENCE_INTERVAL_MS, type WorkerPresence } from '../store/store.js';
 import type { PollOptions } from '../realtime/changeFeed.js';
 
 export const DEFAULT_CONCURRENCY = 10;
@@ -53,6 +54,8 @@ export interface WorkerOptions {
   workerId?: string;
   /** Removes old executions, dead letters and idempotency keys (default: the Senpuki's `retention`). */
   retention?: RetentionOptions;
+  /** Times a task may be taken back from a dead worker before the next loss fails it for good (default 2). */
+  maxLeaseLosses?: number;
 }
 
 export type WorkerState = 'starting' | 'ready' | 'draining' | 'stopped';
@@ -83,6 +86,11 @@ export class Worker {
   private readonly running = new Map<string, RunningTask>();
   private readonly executions: ExecutionWatchers;
   private readonly options: Required<Omit<WorkerOptions, 'tags' | 'workerId' | 'retention'>> & { tags?: string[] };
+  /** Aborted once the worker has given up on its tasks: their outcome writes stop retrying. */
+  private readonly stopped = new AbortController();
+  private presence: WorkerPresence | undefined;
+  /** When leases were last renewed (performance.now()): past `leaseMs` without, they may belong to another worker. */
+  private lastRenewedAt = performance.now();
   private readonly retention: RetentionRunner | undefined;
   private readonly settler: TaskSettler;
   private nudged = false;
@@ -105,6 +113,7 @@ export class Worker {
       maintenanceIntervalMs: options.maintenanceIntervalMs ?? DEFAULT_MAINTENANCE_INTERVAL_MS,
       drainTimeoutMs: options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS,
       maxSuspended: options.maxSuspended ?? DEFAULT_MAX_SUSPENDED,
+      maxLeaseLosses: options.maxLeaseLosses ?? DEFAULT_MAX_LEASE_LOSSES,
     };
     this.slots = new Semaphore(this.options.concurrency, () => this.nudge());
     this.settler = new TaskSettler(deps.runtime.store, this.id);
@@ -132,9 +141,42 @@ export class Worker {
     }
     this.stateValue = 'ready';
     this.timers.push(setInterval(() => void this.heartbeat(), this.options.heartbeatIntervalMs));
+    await this.startPresence();
     this.scheduleMaintenance();
     this.loop = this.claimLoop();
     return this;
+  }
+
+  /**
+   * Records this worker and takes the lock that shows it alive, so its tasks are taken back within
+   * seconds should its process die. A store that is down now delays that, not the worker: the
+   * presence beat keeps trying.
+   */
+  private async startPresence(): Promise<void> {
+    const presence = await this.deps.runtime.store.workerPresence({
+      id: this.id,
+      host: hostname(),
+      pid: process.pid,
+      queues: this.options.queues,
+      tags: this.options.tags,
+      concurrency: this.options.concurrency,
+    });
+    this.presence = presence;
+    let failing = false;
+    const beat = async (first: boolean) => {
+      try {
+        await (first ? presence.start() : presence.beat(this.running.size));
+        if (failing) this.deps.logger.info({ workerId: this.id }, 'worker presence recorded again');
+        failing = false;
+      } catch (error) {
+        if (!failing) this.noteError(error, 'recording worker presence failed; retrying every second');
+        failing = true;
+      }
+    };
+    await beat(true);
+    const timer = setInterval(() => void beat(false), DEFAULT_WORKER_PRESENCE_INTERVAL_MS);
+    timer.unref();
+    this.timers.push(timer);
   }
 
   /** Subscribes to dispatch wake-ups; while that fails, the loop polls and retries the subscription. */
@@ -201,9 +243,11 @@ export class Worker {
     }
     for (const task of this.running.values()) this.abort(task, 'shutdown');
     await Promise.race([Promise.allSettled([...this.running.values()].map((task) => task.done)), delay(5000)]);
+    this.stopped.abort();
     for (const timer of this.timers) clearInterval(timer);
     this.stopWakeListener?.();
     this.executions.close();
+    await this.presence?.stop().catch((error: unknown) => this.noteError(error, 'removing the worker record failed'));
     this.stateValue = 'stopped';
   }
 
@@ -271,7 +315,7 @@ export class Worker {
     // A waiting orchestrator may have taken its slot back between the claim and now: then this
     // task waits for the next free slot (its lease is renewed meanwhile) rather than overshoot.
     const running = runTask(
-      { runtime: { ...this.deps.runtime, workerId: this.id }, settler: this.settler, slots: this.slots, logger: this.deps.logger },
+      { runtime: { ...this.deps.runtime, workerId: this.id }, settler: this.settler, slots: this.slots, logger: this.deps.logger, stopped: this.stopped.signal },
       task,
       this.slots.tryAcquire(),
     );
@@ -293,9 +337,13 @@ export class Worker {
 
   private async heartbeat(): Promise<void> {
     const ids = [...this.running.keys()];
-    if (ids.length === 0) return;
+    if (ids.length === 0) {
+      this.lastRenewedAt = performance.now();
+      return;
+    }
     try {
       const { held } = await this.deps.runtime.store.renewLeases(this.id, ids, this.options.leaseMs);
+      this.lastRenewedAt = performance.now();
       for (const id of ids) {
         const task = this.running.get(id);
         if (!task) continue; // Finished meanwhile.
@@ -305,6 +353,14 @@ export class Worker {
       }
     } catch (error) {
       this.noteError(error, 'renewing leases failed');
+      // Unrenewed for a whole lease, our tasks may have been taken back and be running elsewhere:
+      // stop them rather than run side by side (their writes would be fenced off anyway).
+      if (performance.now() - this.lastRenewedAt > this.options.leaseMs) {
+        for (const id of ids) {
+          const task = this.running.get(id);
+          if (task) this.abort(task, 'lease_lost');
+        }
+      }
     }
   }
 
@@ -315,7 +371,8 @@ export class Worker {
       this.timers = this.timers.filter((t) => t !== timer);
       try {
         const { store, announcer } = this.deps.runtime;
-        await announcer.announce(await store.reapExpiredLeases());
+        await announcer.announce(await store.reapExpiredLeases({ maxLeaseLosses: this.options.maxLeaseLosses }));
+        await store.removeDeadWorkers();
         await announcer.announce(await store.timeOutExpired());
         await announcer.announce(await store.settleStalledCancellations());
         await this.retention?.tick(store);

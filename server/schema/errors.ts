@@ -1,8 +1,11 @@
 import { GraphQLError } from 'graphql';
 import { SenpukiError, type SenpukiErrorCode } from '../errors.js';
+import { isTransientStoreError } from '../store/transientErrors.js';
 
 /** Message of every error we did not raise on purpose. */
 export const MASKED_ERROR_MESSAGE = 'Unexpected error.';
+/** What a client is told when the database connection failed under its request. */
+export const UNAVAILABLE_MESSAGE = 'The database could not be reached just now (connection lost or restarting); try again in a moment.';
 
 /** Codes whose messages are written for clients; every other error is masked. */
 const PUBLIC_CODES: ReadonlySet<SenpukiErrorCode> = new Set([
@@ -23,8 +26,8 @@ export type ErrorLogger = (error: unknown) => void;
 /**
  * Yoga's `maskError`: SenpukiErrors with a public code keep their message and get
  * `extensions.code`; GraphQL's own errors (syntax, validation, limits) pass; anything else
- * (SQL errors, bugs, connection failures) becomes "Unexpected error." with code
- * INTERNAL_SERVER_ERROR, and is logged. No stack or SQL text ever reaches a client, in
+ * (SQL errors, bugs) becomes "Unexpected error." with code INTERNAL_SERVER_ERROR, and a lost
+ * database connection says so with code UNAVAILABLE (clients may try again); both are logged. No stack or SQL text ever reaches a client, in
  * development either.
  */
 export function createErrorMasker(log: ErrorLogger): (error: unknown, message: string) => Error {
@@ -44,8 +47,9 @@ export function createErrorMasker(log: ErrorLogger): (error: unknown, message: s
       return new GraphQLError(original.message, { extensions: { ...details, code: original.code, ...(status ? { http: { status } } : {}) } });
     }
     log(original);
+    const code = isTransientStoreError(original) ? 'UNAVAILABLE' : 'INTERNAL_SERVER_ERROR';
     const location = graphQLError ? { nodes: graphQLError.nodes, source: graphQLError.source, positions: graphQLError.positions, path: graphQLError.path } : {};
-    return new GraphQLError(MASKED_ERROR_MESSAGE, { ...location, extensions: { code: 'INTERNAL_SERVER_ERROR' } });
+    return new GraphQLError(code === 'UNAVAILABLE' ? UNAVAILABLE_MESSAGE : MASKED_ERROR_MESSAGE, { ...location, extensions: { code } });
   };
 }
 

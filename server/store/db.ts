@@ -16,6 +16,18 @@ export interface Db extends Queryable {
   readonly schema?: string;
   /** Runs `fn` in a transaction on one client; rolls back when it throws. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * A connection of its own, outside the pool, for state that lives as long as a session (advisory
+   * locks). PGlite has one session for everything, so there it is the pool's. `onLost` runs once
+   * when the connection dies; open another then.
+   */
+  openSession(onLost: (error: unknown) => void): Promise<DbSession>;
+  close(): Promise<void>;
+}
+
+/** A dedicated connection (see `Db.openSession`). */
+export interface DbSession extends Queryable {
+  /** Idempotent. */
   close(): Promise<void>;
 }
 
@@ -25,18 +37,23 @@ export interface PoolDbOptions {
   schema?: string;
   /** Runs after the pool has ended (closing PGlite, releasing its lock). */
   onClose?: () => Promise<void>;
+  /** How a dedicated session connects (real Postgres; PGlite shares its one session). */
+  sessionConfig?: pg.ClientConfig;
 }
 
 // Without this, int8 columns come back as strings; ours (counts, sequence numbers) stay well
 // below 2^53 except change_seq, which we read as text on purpose.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 
-export function createPoolDb({ kind, pool, schema, onClose }: PoolDbOptions): Db {
+export function createPoolDb({ kind, pool, schema, onClose, sessionConfig }: PoolDbOptions): Db {
   let closing: Promise<void> | undefined;
-  // An idle client that errors (server restart, terminated backend) must not crash the process;
-  // the pool drops it and the next query opens a fresh one.
+  // A client that errors (server restart, terminated backend, failover) must not crash the
+  // process. pg-pool listens on idle clients only: a client checked out for a transaction that
+  // loses its connection between two statements would emit an unhandled 'error'. The query in
+  // flight (or the next one) rejects instead, and the broken client is dropped on release.
   pool.on('error', () => {});
-  return {
+  pool.on('connect', (client) => client.on('error', () => {}));
+  const db: Db = {
     kind,
     schema,
     query:
@@ -55,23 +72,49 @@ export function createPoolDb({ kind, pool, schema, onClose }: PoolDbOptions): Db
         : (text, values) => pool.query(text, values as unknown[]),
     async transaction(fn) {
       const client = await pool.connect();
+      let broken: Error | undefined;
       try {
         await client.query('BEGIN');
         const result = await fn(client);
         await client.query('COMMIT');
         return result;
       } catch (error) {
-        await client.query('ROLLBACK').catch(() => {});
+        // A failed ROLLBACK means the connection is gone: release it as broken so the pool drops it.
+        await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
         throw error;
       } finally {
-        client.release();
+        client.release(kind === 'pglite' ? undefined : broken);
       }
+    },
+    async openSession(onLost) {
+      if (kind === 'pglite' || !sessionConfig) return { query: (text, values) => db.query(text, values), close: async () => {} };
+      const client = new pg.Client(sessionConfig);
+      let lost = false;
+      const lose = (error: unknown) => {
+        if (lost) return;
+        lost = true;
+        client.end().catch(() => {});
+        onLost(error);
+      };
+      client.on('error', lose);
+      client.on('end', () => lose(new Error('session connection ended')));
+      await client.connect();
+      let ended: Promise<void> | undefined;
+      return {
+        query: (text, values) => client.query(text, values as unknown[]),
+        close() {
+          lost = true;
+          ended ??= client.end().catch(() => {});
+          return ended;
+        },
+      };
     },
     close() {
       closing ??= pool.end().then(() => onClose?.());
       return closing;
     },
   };
+  return db;
 }
 
 export interface PostgresDbOptions {
@@ -91,14 +134,14 @@ export function createPostgresDb(connectionString: string, options: PostgresDbOp
       `DATABASE_URL must look like postgres://user:password@host:5432/database, got "${redactUrl(connectionString)}"`,
     );
   }
-  const pool = new pg.Pool({
+  const connection: pg.ClientConfig = {
     connectionString,
-    max: options.maxConnections ?? 10,
     application_name: 'senpuki',
     ...(options.schema ? { options: `-c search_path=${checkSchemaName(options.schema)}` } : {}),
     ...options.pool,
-  });
-  return createPoolDb({ kind: 'postgres', pool, schema: options.schema });
+  };
+  const pool = new pg.Pool({ max: options.maxConnections ?? 10, ...connection, ...options.pool });
+  return createPoolDb({ kind: 'postgres', pool, schema: options.schema, sessionConfig: connection });
 }
 
 /** Hides the password of a connection URL for messages and logs. */

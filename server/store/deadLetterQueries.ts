@@ -113,7 +113,7 @@ export async function replayDeadLetter(tx: Queryable, id: string): Promise<Repla
          WHEN kind = 'signal' AND state = 'failed' THEN now() + (args->>0)::bigint * interval '1 millisecond'
          ELSE scheduled_for END,
        started_at = CASE WHEN kind = 'function' THEN NULL ELSE started_at END,
-       attempt = 1, parent_attempt = 1, result = NULL, error = NULL, finished_at = NULL,
+       attempt = 1, lease_losses = 0, parent_attempt = 1, result = NULL, error = NULL, finished_at = NULL,
        lease_owner = NULL, lease_expires_at = NULL
      WHERE id = ANY($1::uuid[])
      RETURNING id, state, queue`,

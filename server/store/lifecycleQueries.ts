@@ -1,7 +1,8 @@
-import type { ExecutionState, StoredError } from '../engine/types.js';
+import type { ExecutionState, Json, StoredError } from '../engine/types.js';
 import { mergeChanges, noChanges, type Changes } from './changes.js';
 import type { Db, Queryable } from './db.js';
-import { cancelIdleTasks, lockExecution, settleCancelling } from './executionQueries.js';
+import { cancelIdleTasks, finishExecution, lockExecution, settleCancelling } from './executionQueries.js';
+import { DEAD_WORKER } from './workerQueries.js';
 
 /**
  * Moves an active execution to `cancelling`, cancels its idle tasks, and to `cancelled` at once
@@ -41,35 +42,86 @@ export async function timeOutExpired(tx: Queryable, limit: number): Promise<Chan
   return mergeChanges(changes, await cancelIdleTasks(tx, rows.map((row) => row.id)));
 }
 
+export interface ReapOptions {
+  /** Batch size. */
+  limit: number;
+  /** A worker not seen for this long, whose presence lock is free, is dead (see `workerQueries.ts`). */
+  workerStaleMs: number;
+  /** Times a task may be taken back from a dead worker; the next loss fails it for good. */
+  maxLeaseLosses: number;
+}
+
 /**
- * Takes back tasks whose worker stopped renewing its lease (crashed, partitioned): back to
- * `pending` for another worker to resume, or `cancelled` when their execution is no longer active.
+ * Takes back tasks whose worker is gone: dead (its presence lock released, not seen lately) or
+ * silent past the lease (crashed without closing its connection, partitioned). They go back to
+ * `pending` for another worker to resume, or `cancelled` when their execution is no longer
+ * active. Each take-back counts in `lease_losses`; a task that has lost more than
+ * `maxLeaseLosses` workers is likely what kills them, and fails for good (dead letter) instead.
  */
-export async function reapExpiredLeases(db: Queryable, limit: number): Promise<Changes> {
-  const { rows } = await db.query<{ id: string; state: 'pending' | 'cancelled'; execution_id: string; queue: string }>(
-    `WITH expired AS (
-       SELECT id FROM senpuki_tasks WHERE state = 'running' AND lease_expires_at < now()
-       ORDER BY lease_expires_at LIMIT $1 FOR UPDATE SKIP LOCKED
+export async function reapExpiredLeases(db: Db, options: ReapOptions): Promise<Changes> {
+  const { rows } = await db.query<{
+    id: string;
+    state: 'pending' | 'cancelled' | 'failed';
+    execution_id: string;
+    queue: string;
+    function_name: string;
+    args: Json[];
+    attempt: number;
+    error: StoredError | null;
+    root: boolean;
+  }>(
+    `WITH dead AS (
+       SELECT w.id FROM senpuki_workers w WHERE ${DEAD_WORKER('w', '$2')}
+     ), lost AS (
+       SELECT t.id FROM senpuki_tasks t
+       WHERE t.state = 'running' AND (t.lease_expires_at < now() OR t.lease_owner IN (SELECT id FROM dead))
+       ORDER BY t.lease_expires_at LIMIT $1 FOR UPDATE OF t SKIP LOCKED
+     ), next AS (
+       SELECT t.id,
+         CASE WHEN e.state NOT IN ('pending', 'running') THEN 'cancelled'
+              WHEN t.lease_losses + 1 > $3 THEN 'failed' ELSE 'pending' END AS state
+       FROM lost JOIN senpuki_tasks t ON t.id = lost.id JOIN senpuki_executions e ON e.id = t.execution_id
      )
      UPDATE senpuki_tasks t SET
-       state = CASE WHEN e.state IN ('pending', 'running') THEN 'pending' ELSE 'cancelled' END,
-       finished_at = CASE WHEN e.state IN ('pending', 'running') THEN NULL ELSE now() END,
+       state = next.state,
+       lease_losses = t.lease_losses + 1,
+       error = CASE WHEN next.state = 'failed' THEN jsonb_build_object('name', 'WorkerLostError', 'message',
+         'The worker running this task stopped (killed, crashed or cut off) ' || (t.lease_losses + 1) ||
+         ' times; past ' || $3::int || ' the task fails for good: it may be what kills its workers') ELSE t.error END,
+       finished_at = CASE WHEN next.state = 'pending' THEN NULL ELSE now() END,
        lease_owner = NULL, lease_expires_at = NULL
-     FROM expired, senpuki_executions e
-     WHERE t.id = expired.id AND e.id = t.execution_id
-     RETURNING t.id, t.state, t.execution_id, t.queue`,
-    [limit],
+     FROM next WHERE t.id = next.id
+     RETURNING t.id, t.state, t.execution_id, t.queue, t.function_name, t.args, t.attempt, t.error, t.parent_task_id IS NULL AS root`,
+    [options.limit, options.workerStaleMs, options.maxLeaseLosses],
   );
   const changes = noChanges();
   for (const row of rows) {
     changes.tasks.push({ id: row.id, state: row.state, executionId: row.execution_id });
     if (row.state === 'pending') changes.wakeQueues.push(row.queue);
   }
+  const failed = rows.filter((row) => row.state === 'failed');
+  if (failed.length > 0) {
+    await db.query(
+      `INSERT INTO senpuki_dead_letters (id, task_id, execution_id, function_name, args, error, attempts)
+       SELECT gen_random_uuid(), f.task_id, f.execution_id, f.function_name, f.args, f.error, f.attempts
+       FROM jsonb_to_recordset($1::jsonb) AS f(task_id uuid, execution_id uuid, function_name text, args jsonb, error jsonb, attempts int)`,
+      [JSON.stringify(failed.map((row) => ({ task_id: row.id, execution_id: row.execution_id, function_name: row.function_name, args: row.args, error: row.error, attempts: row.attempt })))],
+    );
+  }
   // In statements of their own, after the reap committed: locking execution rows while holding
   // task locks could deadlock with a worker settling a task (it locks the execution first). And
   // the reap read each execution's state without a lock: a cancel that committed meanwhile saw
   // the task still running and left it, so tasks requeued under an execution that is no longer
   // active are cancelled here, and a cancelling execution with nothing left running settles.
+  for (const row of failed.filter((task) => task.root)) {
+    mergeChanges(
+      changes,
+      await db.transaction(async (tx) => {
+        if (!(await lockExecution(tx, row.execution_id))) return noChanges();
+        return finishExecution(tx, row.execution_id, 'failed', { error: row.error ?? undefined });
+      }),
+    );
+  }
   const executionIds = [...new Set(rows.map((row) => row.execution_id))];
   if (executionIds.length > 0) {
     const { rows: orphans } = await db.query<{ id: string; execution_id: string }>(
@@ -84,6 +136,16 @@ export async function reapExpiredLeases(db: Queryable, limit: number): Promise<C
     for (const executionId of executionIds) mergeChanges(changes, await settleCancelling(db, executionId));
   }
   return changes;
+}
+
+/** Removes the rows of dead workers that hold no task any more (their tasks were taken back). */
+export async function removeDeadWorkers(db: Queryable, workerStaleMs: number): Promise<number> {
+  const { rowCount } = await db.query(
+    `DELETE FROM senpuki_workers w WHERE ${DEAD_WORKER('w', '$1')}
+       AND NOT EXISTS (SELECT 1 FROM senpuki_tasks t WHERE t.state = 'running' AND t.lease_owner = w.id)`,
+    [workerStaleMs],
+  );
+  return rowCount ?? 0;
 }
 
 /**

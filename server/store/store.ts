@@ -24,7 +24,9 @@ import {
   type ExecutionFilter,
   type NewExecution,
 } from './executionQueries.js';
-import { reapExpiredLeases, requestCancel, settleStalledCancellations, timeOutExpired } from './lifecycleQueries.js';
+import { reapExpiredLeases, removeDeadWorkers, requestCancel, settleStalledCancellations, timeOutExpired, type ReapOptions } from './lifecycleQueries.js';
+import { WorkerPresence } from './workerPresence.js';
+import type { WorkerPresenceRow } from './workerQueries.js';
 import {
   ping,
   selectExecutionPageExact,
@@ -35,6 +37,7 @@ import {
   type ExecutionPageRow,
 } from './listingQueries.js';
 import { migrate } from './migrate.js';
+import { retryTransient } from './transientErrors.js';
 import { updateExecutionProgress, type ProgressPatch } from './progressQueries.js';
 import { purgeBatch, type PurgeCounts, type RetentionAges } from './retentionQueries.js';
 import { deliverToScheduledWaits, expireSignalWait, insertSignal, selectBufferedSignals, type NewSignal } from './signalQueries.js';
@@ -67,6 +70,19 @@ export type { ProgressPatch } from './progressQueries.js';
 export type { PurgeCounts, RetentionAges } from './retentionQueries.js';
 export type { NewSignal, SendSignalOutcome } from './signalQueries.js';
 export type { ExactExecutionCursor, ExecutionPageRow } from './listingQueries.js';
+export type { ReapOptions } from './lifecycleQueries.js';
+export type { WorkerPresence } from './workerPresence.js';
+export type { WorkerPresenceRow } from './workerQueries.js';
+
+/** Tries of a read before a lost connection is reported to the caller. */
+const READ_ATTEMPTS = 3;
+
+/** How often a worker refreshes its row in `senpuki_workers`. */
+export const DEFAULT_WORKER_PRESENCE_INTERVAL_MS = 1000;
+/** A worker silent this long whose presence lock is free is taken for dead, and its tasks are taken back. */
+export const DEFAULT_WORKER_STALE_MS = 3 * DEFAULT_WORKER_PRESENCE_INTERVAL_MS;
+/** Times a task may be taken back from a dead worker before the next loss fails it for good. */
+export const DEFAULT_MAX_LEASE_LOSSES = 2;
 
 /**
  * Everything the engine reads and writes, on real Postgres or embedded PGlite alike. Migrations
@@ -108,6 +124,15 @@ export class Store {
     return fn(this.db);
   }
 
+  /**
+   * A read, sent again on a fresh connection when the one it used was lost (a terminated backend
+   * fails the query in flight; the next connection works). A store that stays down fails after a
+   * few quick tries: the caller decides whether to wait longer.
+   */
+  private read<T>(fn: (db: Db) => Promise<T>): Promise<T> {
+    return retryTransient(() => this.use(fn), { maxAttempts: READ_ATTEMPTS });
+  }
+
   createExecution(input: NewExecution) {
     return this.use((db) => insertExecution(db, input));
   }
@@ -116,35 +141,35 @@ export class Store {
     return this.use((db) => insertExecutions(db, inputs));
   }
   getExecution(id: string): Promise<ExecutionRecord | undefined> {
-    return this.use((db) => selectExecution(db, id));
+    return this.read((db) => selectExecution(db, id));
   }
   getExecutions(ids: readonly string[]): Promise<ExecutionRecord[]> {
-    return this.use((db) => selectExecutions(db, ids));
+    return this.read((db) => selectExecutions(db, ids));
   }
   listExecutions(filter: ExecutionFilter, limit: number, after?: ExecutionCursor): Promise<ExecutionRecord[]> {
-    return this.use((db) => selectExecutionPage(db, filter, limit, after));
+    return this.read((db) => selectExecutionPage(db, filter, limit, after));
   }
   countExecutions(filter: ExecutionFilter): Promise<number> {
-    return this.use((db) => countExecutionRows(db, filter));
+    return this.read((db) => countExecutionRows(db, filter));
   }
   cancelExecution(id: string) {
     return this.use((db) => db.transaction((tx) => requestCancel(tx, id)));
   }
 
   getTask(id: string): Promise<TaskRecord | undefined> {
-    return this.use((db) => selectTask(db, id));
+    return this.read((db) => selectTask(db, id));
   }
   getTasks(ids: readonly string[]): Promise<TaskRecord[]> {
-    return this.use((db) => selectTasks(db, ids));
+    return this.read((db) => selectTasks(db, ids));
   }
   listTasks(executionId: string): Promise<TaskRecord[]> {
-    return this.use((db) => selectExecutionTasks(db, executionId));
+    return this.read((db) => selectExecutionTasks(db, executionId));
   }
   claimTasks(options: ClaimOptions) {
     return this.use((db) => claimTasks(db, options));
   }
   msUntilNextDue(options: NextDueOptions) {
-    return this.use((db) => msUntilNextDue(db, options));
+    return this.read((db) => msUntilNextDue(db, options));
   }
   renewLeases(workerId: string, taskIds: string[], leaseMs: number) {
     return this.use((db) => renewLeases(db, workerId, taskIds, leaseMs));
@@ -188,14 +213,26 @@ export class Store {
   }
   /** Milliseconds from the database clock's now until `at`. */
   msUntil(at: Date) {
-    return this.use((db) => msUntil(db, at));
+    return this.read((db) => msUntil(db, at));
   }
 
   timeOutExpired(limit = 100) {
     return this.use((db) => db.transaction((tx) => timeOutExpired(tx, limit)));
   }
-  reapExpiredLeases(limit = 100) {
-    return this.use((db) => reapExpiredLeases(db, limit));
+  /** Takes back tasks of dead workers and of expired leases (see `ReapOptions`). */
+  reapExpiredLeases(options: Partial<ReapOptions> = {}) {
+    return this.use((db) =>
+      reapExpiredLeases(db, { limit: 100, workerStaleMs: DEFAULT_WORKER_STALE_MS, maxLeaseLosses: DEFAULT_MAX_LEASE_LOSSES, ...options }),
+    );
+  }
+  /** Forgets dead workers that hold no task any more. */
+  removeDeadWorkers(workerStaleMs = DEFAULT_WORKER_STALE_MS) {
+    return this.use((db) => removeDeadWorkers(db, workerStaleMs));
+  }
+  /** Records a worker and holds the lock that proves it alive; `beat()` it every DEFAULT_WORKER_PRESENCE_INTERVAL_MS. */
+  async workerPresence(worker: WorkerPresenceRow): Promise<WorkerPresence> {
+    await this.initDb();
+    return new WorkerPresence(this.db, worker);
   }
   settleStalledCancellations(limit = 100) {
     return this.use((db) => settleStalledCancellations(db, limit));
@@ -211,18 +248,18 @@ export class Store {
   }
   /** Signals sent to an execution that no wait has taken yet, oldest first. */
   listBufferedSignals(executionId: string) {
-    return this.use((db) => selectBufferedSignals(db, executionId));
+    return this.read((db) => selectBufferedSignals(db, executionId));
   }
 
   /** Dead letters, newest first. */
   listDeadLetters(limit = 50, offset = 0, filter: DeadLetterFilter = {}): Promise<DeadLetterRecord[]> {
-    return this.use((db) => selectDeadLetterPage(db, filter, { limit, offset }));
+    return this.read((db) => selectDeadLetterPage(db, filter, { limit, offset }));
   }
   countDeadLetters(filter: DeadLetterFilter = {}): Promise<number> {
-    return this.use((db) => countDeadLetterRows(db, filter));
+    return this.read((db) => countDeadLetterRows(db, filter));
   }
   getDeadLetter(id: string): Promise<DeadLetterRecord | undefined> {
-    return this.use((db) => selectDeadLetter(db, id));
+    return this.read((db) => selectDeadLetter(db, id));
   }
   discardDeadLetter(id: string): Promise<boolean> {
     return this.use((db) => deleteDeadLetter(db, id));
@@ -233,7 +270,7 @@ export class Store {
 
   /** A function's cached result for these arguments, unless expired. */
   getCachedResult(functionName: string, argsHash: string): Promise<{ result: Json } | undefined> {
-    return this.use((db) => selectCachedResult(db, functionName, argsHash));
+    return this.read((db) => selectCachedResult(db, functionName, argsHash));
   }
   /** Writes a running task's progress, counters and custom state onto its execution (fenced by the lease). */
   updateProgress(executionId: string, taskId: string, workerId: string, patch: ProgressPatch): Promise<Changes> {
@@ -263,19 +300,19 @@ export class Store {
 
   /** Newest-first page after a microsecond-exact cursor (GraphQL `executions`). */
   pageExecutions(filter: ExecutionFilter, limit: number, after?: ExactExecutionCursor): Promise<ExecutionPageRow[]> {
-    return this.use((db) => selectExecutionPageExact(db, filter, limit, after));
+    return this.read((db) => selectExecutionPageExact(db, filter, limit, after));
   }
   /** Executions matching `filter` written after change sequence `afterSeq`, in write order (list subscriptions). */
   listExecutionsChangedAfter(filter: ExecutionFilter, afterSeq: string, limit: number): Promise<ExecutionRecord[]> {
-    return this.use((db) => selectExecutionsChangedAfter(db, filter, afterSeq, limit));
+    return this.read((db) => selectExecutionsChangedAfter(db, filter, afterSeq, limit));
   }
   /** Tasks of one execution written after change sequence `afterSeq`, in write order (its task list subscription). */
   listExecutionTasksChangedAfter(executionId: string, afterSeq: string, limit: number): Promise<TaskRecord[]> {
-    return this.use((db) => selectExecutionTasksChangedAfter(db, executionId, afterSeq, limit));
+    return this.read((db) => selectExecutionTasksChangedAfter(db, executionId, afterSeq, limit));
   }
   /** Change sequence of the latest execution write. */
   maxExecutionChangeSeq(): Promise<string> {
-    return this.use((db) => selectMaxExecutionChangeSeq(db));
+    return this.read((db) => selectMaxExecutionChangeSeq(db));
   }
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void> {

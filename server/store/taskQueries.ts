@@ -195,7 +195,7 @@ export async function upsertChildren(
   );
   const keys = children.map((c) => c.callKey);
   const { rows: reset } = await tx.query<{ id: string; state: TaskState; queue: string }>(
-    `UPDATE senpuki_tasks SET state = 'pending', attempt = 1, error = NULL, result = NULL, parent_attempt = $2,
+    `UPDATE senpuki_tasks SET state = 'pending', attempt = 1, lease_losses = 0, error = NULL, result = NULL, parent_attempt = $2,
        scheduled_for = now(), started_at = NULL, finished_at = NULL
      WHERE call_key = ANY($1::text[]) AND kind = 'function' AND state = 'failed' AND parent_attempt < $2
      RETURNING id, state, queue`,

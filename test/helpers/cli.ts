@@ -29,20 +29,42 @@ export function runCli(args: string[], env: Record<string, string | undefined> =
   });
 }
 
-/** A `senpuki serve` child process. */
-export interface ServeChild {
+/** A `senpuki serve` or `senpuki worker` child process. */
+export interface CliChild {
   readonly process: ChildProcess;
-  /** Its GraphQL URL, from the banner. */
-  readonly graphqlUrl: string;
   /** Everything it printed on stdout so far. */
   readonly output: () => string;
+  /** Everything it printed on stderr so far. */
+  readonly errors: () => string;
   /** SIGTERM (a graceful stop), then SIGKILL after `timeoutMs`; resolves with the exit code. */
   stop(timeoutMs?: number): Promise<number | null>;
 }
 
+/** A `senpuki serve` child process. */
+export interface ServeChild extends CliChild {
+  /** Its GraphQL URL, from the banner. */
+  readonly graphqlUrl: string;
+}
+
 /** Starts `node bin/senpuki.js serve ...args` and waits for the banner with its URLs. */
 export async function startServeChild(args: string[], env: Record<string, string | undefined> = {}): Promise<ServeChild> {
-  const child = spawn(process.execPath, [BIN, 'serve', ...args], { cwd: ROOT, env: childEnv({ SENPUKI_LOG_LEVEL: 'warn', ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
+  let graphqlUrl = '';
+  const child = await startCliChild('serve', args, env, (stdout) => (graphqlUrl = /GraphQL\s+(http:\/\/\S+\/graphql)/.exec(stdout)?.[1] ?? '') !== '');
+  return Object.assign(child, { graphqlUrl });
+}
+
+/** Starts `node bin/senpuki.js worker ...args` and waits until it says it runs. */
+export function startWorkerChild(args: string[], env: Record<string, string | undefined> = {}): Promise<CliChild> {
+  return startCliChild('worker', args, env, (stdout) => /^worker \S+ running/m.test(stdout));
+}
+
+async function startCliChild(
+  command: 'serve' | 'worker',
+  args: string[],
+  env: Record<string, string | undefined>,
+  ready: (stdout: string) => boolean,
+): Promise<CliChild> {
+  const child = spawn(process.execPath, [BIN, command, ...args], { cwd: ROOT, env: childEnv({ SENPUKI_LOG_LEVEL: 'warn', ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -57,17 +79,12 @@ export async function startServeChild(args: string[], env: Record<string, string
     return code;
   };
   try {
-    const found = await waitFor(
-      () => {
-        if (child.exitCode !== null || child.signalCode !== null) return { url: undefined };
-        const url = /GraphQL\s+(http:\/\/\S+\/graphql)/.exec(stdout)?.[1];
-        return url ? { url } : undefined;
-      },
-      { timeoutMs: 60_000, intervalMs: 50, message: 'the serve banner' },
+    const started = await waitFor(
+      () => (child.exitCode !== null || child.signalCode !== null ? 'exited' : ready(stdout) ? 'ready' : undefined),
+      { timeoutMs: 60_000, intervalMs: 50, message: `senpuki ${command} to be ready` },
     );
-    if (!found.url) throw new Error(`senpuki serve exited with ${child.exitCode ?? child.signalCode} before it was ready:\n${stderr}`);
-    const graphqlUrl = found.url;
-    return { process: child, graphqlUrl, output: () => stdout, stop };
+    if (started === 'exited') throw new Error(`senpuki ${command} exited with ${child.exitCode ?? child.signalCode} before it was ready:\n${stderr}`);
+    return { process: child, output: () => stdout, errors: () => stderr, stop };
   } catch (error) {
     await stop(1000);
     throw error;
