@@ -22,7 +22,7 @@ import { createPostgresDb, type Db, type Queryable } from '../../server/store/db
 import { createEmbeddedDb } from '../../server/store/embeddedDb.js';
 import { Store } from '../../server/store/store.js';
 import { DATABASE_URL, REDIS_URL } from '../lib/report.js';
-import { CONCURRENCY, latencyLoop, runChild, signal, timeCompletions, type Costs, type Job } from './shape.js';
+import { CONCURRENCY, LATENCY_WARMUP, latencyLoop, runChild, signal, timeCompletions, type Costs, type Job } from './shape.js';
 
 /** Dispatched per `dispatchMany` call while filling the queue. */
 const DISPATCH_BATCH = 1000;
@@ -37,15 +37,24 @@ interface Tally {
 /** Counts what a backend sends: each publish call is one round trip, a batch is one round trip of many messages. */
 function counting<T extends abstract new (...args: any[]) => ChannelBackend>(Base: T, tally: Tally) {
   abstract class Counting extends Base {
+    /** Set while a batch is published message by message (a transport without pipelining): counted once, as the batch. */
+    private inBatch = false;
     protected override publishRaw(channel: string, payload: string): Promise<void> {
-      tally.messages++;
-      tally.roundTrips++;
+      if (!this.inBatch) {
+        tally.messages++;
+        tally.roundTrips++;
+      }
       return (Base.prototype as unknown as { publishRaw: (c: string, p: string) => Promise<void> }).publishRaw.call(this, channel, payload);
     }
     protected override publishManyRaw(messages: readonly ChannelMessage[]): Promise<void> {
       tally.messages += messages.length;
       tally.roundTrips++;
-      return (Base.prototype as unknown as { publishManyRaw: (m: readonly ChannelMessage[]) => Promise<void> }).publishManyRaw.call(this, messages);
+      this.inBatch = true;
+      try {
+        return (Base.prototype as unknown as { publishManyRaw: (m: readonly ChannelMessage[]) => Promise<void> }).publishManyRaw.call(this, messages);
+      } finally {
+        this.inBatch = false; // The calls it makes to publishRaw are made synchronously, before its first await.
+      }
     }
     override listen(channel: string, onMessage: (payload: string) => void): Promise<() => void> {
       tally.subscriptions++;
@@ -143,6 +152,7 @@ async function main(job: Job) {
   try {
     if (job.mode === 'latency') {
       const worker = await senpuki.serve({ concurrency: CONCURRENCY });
+      const before = { ...tally };
       const result = await latencyLoop(
         job.samples,
         async (i) => {
@@ -151,8 +161,19 @@ async function main(job: Job) {
         },
         { started, returned },
       );
+      const samples = job.samples + LATENCY_WARMUP;
+      // One execution at a time: nothing to batch with. The waiter's own SUBSCRIBE/UNSUBSCRIBE are counted apart.
+      const costs: Costs = {
+        dispatchStatements: 0,
+        runStatements: (tally.statements - before.statements) / samples,
+        dispatchMessages: 0,
+        dispatchRoundTrips: 0,
+        runMessages: (tally.messages - before.messages) / samples,
+        runRoundTrips: (tally.roundTrips - before.roundTrips) / samples,
+        runSubscriptions: (tally.subscriptions - before.subscriptions) / samples,
+      };
       await worker.stop();
-      return { ...result, versions };
+      return { ...result, costs, versions };
     }
     const total = job.mode === 'throughput' ? job.count : job.waiting;
     const measured = job.mode === 'throughput' ? job.count : job.measured;

@@ -16,6 +16,8 @@ export interface RunningTask {
   controller: AbortController;
   /** True while every wait of the task is pending (it holds no slot). */
   readonly suspended: boolean;
+  /** Settles when the function has returned (or thrown), before its outcome is written. */
+  executed: Promise<void>;
   /** Settles when the task's outcome has been written (or fenced off). */
   done: Promise<void>;
 }
@@ -98,8 +100,11 @@ export function runTask(deps: RunTaskDeps, task: ClaimedTask, slotHeld: boolean)
     get suspended() {
       return slot.suspended;
     },
+    executed: Promise.resolve(),
     done: Promise.resolve(),
   };
+  let markExecuted!: () => void;
+  running.executed = new Promise<void>((resolve) => (markExecuted = resolve));
   running.done = (async () => {
     let outcome: TaskOutcome | undefined;
     try {
@@ -109,6 +114,7 @@ export function runTask(deps: RunTaskDeps, task: ClaimedTask, slotHeld: boolean)
       // The function is done: its slot may run the next task while this outcome is written (the
       // task stays running, leased and heartbeated, in the store and here until it is).
       slot.release();
+      markExecuted();
     }
     if (outcome) await settle(deps, task, outcome);
     const definition = deps.runtime.registry.get(task.functionName);

@@ -321,10 +321,9 @@ export class Worker {
     );
     this.running.set(task.id, running);
     this.executions.watch(task.executionId);
-    void running.done.finally(() => {
-      this.running.delete(task.id);
-      this.executions.unwatch(task.executionId);
-    });
+    // A cancel can only interrupt the function: once it has returned, the write of its outcome sees the cancel.
+    void running.executed.finally(() => this.executions.unwatch(task.executionId));
+    void running.done.finally(() => this.running.delete(task.id));
   }
 
   private abortExecution(executionId: string, cause: AbortCause): void {

@@ -89,25 +89,33 @@ async function claimStatement(
   limitedNames: string[],
   caps: number[],
 ): Promise<ClaimedTask[]> {
-  const { rows } = await db.query<TaskRow & { execution_started: boolean }>(
-    `WITH free AS MATERIALIZED (
-       SELECT x.* FROM unnest($1::text[]) AS q(name)
+  // Only the sources this claim needs: every CTE costs planning time on each claim.
+  const params: unknown[] = [options.queues, options.workerId, options.limit, options.leaseMs, options.tags?.length ? options.tags : null];
+  const param = (value: unknown) => `$${params.push(value)}`;
+  const sources: string[] = [];
+  if (unlimited.length > 0) {
+    sources.push(`SELECT x.* FROM unnest($1::text[]) AS q(name)
        CROSS JOIN LATERAL (
          SELECT ${CANDIDATE} FROM senpuki_tasks t
-         WHERE t.queue = q.name AND ${ELIGIBLE} AND t.function_name = ANY($6::text[])
+         WHERE t.queue = q.name AND ${ELIGIBLE} AND t.function_name = ANY(${param(unlimited)}::text[])
          ORDER BY ${ORDER} LIMIT $3 FOR UPDATE OF t SKIP LOCKED
-       ) x
-       WHERE cardinality($6::text[]) > 0
-     ), capped AS MATERIALIZED (
-       SELECT x.* FROM unnest($7::text[], $8::int[]) AS f(name, cap)
+       ) x`);
+  }
+  if (caps.some((cap) => cap > 0)) {
+    sources.push(`SELECT x.* FROM unnest(${param(limitedNames)}::text[], ${param(caps)}::int[]) AS f(name, cap)
        CROSS JOIN LATERAL (
          SELECT ${CANDIDATE} FROM senpuki_tasks t
          WHERE t.function_name = f.name AND ${ELIGIBLE} AND t.queue = ANY($1::text[])
          ORDER BY ${ORDER} LIMIT f.cap FOR UPDATE OF t SKIP LOCKED
        ) x
-       WHERE f.cap > 0
-     ), next AS MATERIALIZED (
-       SELECT c.* FROM (SELECT * FROM free UNION ALL SELECT * FROM capped) c
+       WHERE f.cap > 0`);
+  }
+  if (sources.length === 0) return [];
+  const candidates = sources.map((source, i) => `c${i} AS MATERIALIZED (${source})`).join(', ');
+  const union = sources.map((_, i) => `SELECT * FROM c${i}`).join(' UNION ALL ');
+  const { rows } = await db.query<TaskRow & { execution_started: boolean }>(
+    `WITH ${candidates}, next AS MATERIALIZED (
+       SELECT c.* FROM (${union}) c
        ORDER BY c.priority DESC, c.scheduled_for, c.id LIMIT $3
      ), starting AS MATERIALIZED (
        SELECT e.id FROM senpuki_executions e
@@ -130,16 +138,7 @@ async function claimStatement(
      SELECT c.*, (c.parent_task_id IS NULL AND s.id IS NOT NULL) AS execution_started
      FROM claimed c LEFT JOIN started s ON s.id = c.execution_id
      ORDER BY c.priority DESC, c.scheduled_for, c.id`,
-    [
-      options.queues,
-      options.workerId,
-      options.limit,
-      options.leaseMs,
-      options.tags?.length ? options.tags : null,
-      unlimited,
-      limitedNames,
-      caps,
-    ],
+    params,
   );
   return rows.map((row) => ({ ...toTask(row), executionStarted: row.execution_started }));
 }
