@@ -94,6 +94,10 @@ export class Worker {
   private readonly retention: RetentionRunner | undefined;
   private readonly settler: TaskSettler;
   private nudged = false;
+  /** Counts wake-ups (work announced); a claim that saw none during it and left slots free emptied our queues. */
+  private wakeUps = 0;
+  /** False once a claim found fewer runnable tasks than it asked for and nothing was announced since. */
+  private workMayWait = true;
   private wake: (() => void) | undefined;
   private timers: NodeJS.Timeout[] = [];
   private stopWakeListener: (() => void) | undefined;
@@ -115,7 +119,11 @@ export class Worker {
       maxSuspended: options.maxSuspended ?? DEFAULT_MAX_SUSPENDED,
       maxLeaseLosses: options.maxLeaseLosses ?? DEFAULT_MAX_LEASE_LOSSES,
     };
-    this.slots = new Semaphore(this.options.concurrency, () => this.nudge());
+    // A freed slot is worth a claim only when work may be waiting: an idle worker whose last claim
+    // came back short learns of new work from wake-ups (and polls), not from its own tasks ending.
+    this.slots = new Semaphore(this.options.concurrency, () => {
+      if (this.workMayWait) this.wakeLoop();
+    });
     this.settler = new TaskSettler(deps.runtime.store, this.id);
     const retention = toRetentionPolicy(options.retention);
     this.retention = retention && new RetentionRunner(retention);
@@ -205,6 +213,12 @@ export class Worker {
   /** Wakes an idle claim loop (a task became runnable in one of our queues). */
   nudge(queue?: string): void {
     if (queue !== undefined && !this.options.queues.includes(queue)) return;
+    this.wakeUps++;
+    this.workMayWait = true;
+    this.wakeLoop();
+  }
+
+  private wakeLoop(): void {
     this.nudged = true;
     this.wake?.();
   }
@@ -259,6 +273,7 @@ export class Worker {
       let claimedAll = false;
       if (limit > 0) {
         try {
+          const wakeUpsBefore = this.wakeUps;
           const claimed = await this.deps.runtime.store.claimTasks({
             workerId: this.id,
             queues: this.options.queues,
@@ -276,6 +291,7 @@ export class Worker {
           });
           if (claimed.length > 0) idleMs = this.deps.poll.pollMinIntervalMs;
           claimedAll = claimed.length === limit;
+          this.workMayWait = claimedAll || this.wakeUps !== wakeUpsBefore;
         } catch (error) {
           this.noteError(error, 'claiming tasks failed');
         }
