@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Db, Queryable } from '../server/store/db.js';
 import { claimTasks, msUntilNextDue } from '../server/store/claimQueries.js';
+import { isPrepared } from '../server/store/prepared.js';
 import { openPostgresTestStore, postgresReachable, type TestStore } from './helpers/stores.js';
 
 const PENDING_ROWS = 50_000;
@@ -18,12 +19,30 @@ interface ExplainedStatement {
   plan: PlanNode;
 }
 
-/** A Db that runs `EXPLAIN (FORMAT JSON)` of every statement before running the statement itself. */
+/**
+ * A Db that runs `EXPLAIN (FORMAT JSON)` of every statement before running the statement itself.
+ * A prepared statement is planned twice: for these values (a custom plan), and for any values
+ * (the generic plan Postgres may switch to after a few runs), so neither can walk the backlog.
+ */
 function explaining(db: Db, statements: ExplainedStatement[]): Db {
+  let prepared = 0;
   const wrap = (target: Queryable): Queryable => ({
     async query(text, values) {
-      const { rows } = await target.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(`EXPLAIN (FORMAT JSON) ${text}`, values);
-      statements.push({ text, plan: rows[0]!['QUERY PLAN'][0]!.Plan });
+      const sql = String(text);
+      const { rows } = await target.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(`EXPLAIN (FORMAT JSON) ${sql}`, values);
+      statements.push({ text: sql, plan: rows[0]!['QUERY PLAN'][0]!.Plan });
+      if (isPrepared(text) && values?.length) {
+        const name = `explained_${prepared++}`;
+        const generic = await db.transaction(async (tx) => {
+          await tx.query('SET LOCAL plan_cache_mode = force_generic_plan');
+          await tx.query(`PREPARE ${name} AS ${sql}`);
+          const literals = values.map((value) => (value === null ? 'NULL' : `'${JSON.stringify(value).replace(/^\[/, '{').replace(/\]$/, '}').replace(/^"|"$/g, '').replace(/'/g, "''")}'`));
+          const plan = await tx.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(`EXPLAIN (FORMAT JSON) EXECUTE ${name}(${literals.join(', ')})`);
+          await tx.query(`DEALLOCATE ${name}`);
+          return plan.rows[0]!['QUERY PLAN'][0]!.Plan;
+        });
+        statements.push({ text: `(generic plan) ${sql}`, plan: generic });
+      }
       return target.query(text, values);
     },
   });

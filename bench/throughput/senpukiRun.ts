@@ -74,7 +74,7 @@ function countingDb<D extends Db>(db: D, tally: Tally): D {
       tally.statements++;
       if (!process.env.BENCH_PROFILE) return target.query(text, values);
       const t0 = performance.now();
-      const key = text.replace(/\s+/g, ' ').slice(0, 40);
+      const key = String(text).replace(/\s+/g, ' ').slice(0, 40);
       return target.query(text, values).finally(() => {
         const entry = (profile[key] ??= { n: 0, ms: 0 });
         entry.n++;

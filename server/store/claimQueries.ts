@@ -1,5 +1,6 @@
 import type { TaskRecord } from '../engine/types.js';
 import type { Db, Queryable } from './db.js';
+import { prepared } from './prepared.js';
 import { TASK_COLUMNS, qualify, toTask, type TaskRow } from './rows.js';
 
 export interface ClaimOptions {
@@ -114,7 +115,7 @@ async function claimStatement(
   const candidates = sources.map((source, i) => `c${i} AS MATERIALIZED (${source})`).join(', ');
   const union = sources.map((_, i) => `SELECT * FROM c${i}`).join(' UNION ALL ');
   const { rows } = await db.query<TaskRow & { execution_started: boolean }>(
-    `WITH ${candidates}, next AS MATERIALIZED (
+    prepared(`WITH ${candidates}, next AS MATERIALIZED (
        SELECT c.* FROM (${union}) c
        ORDER BY c.priority DESC, c.scheduled_for, c.id LIMIT $3
      ), starting AS MATERIALIZED (
@@ -137,7 +138,7 @@ async function claimStatement(
      )
      SELECT c.*, (c.parent_task_id IS NULL AND s.id IS NOT NULL) AS execution_started
      FROM claimed c LEFT JOIN started s ON s.id = c.execution_id
-     ORDER BY c.priority DESC, c.scheduled_for, c.id`,
+     ORDER BY c.priority DESC, c.scheduled_for, c.id`),
     params,
   );
   return rows.map((row) => ({ ...toTask(row), executionStarted: row.execution_started }));

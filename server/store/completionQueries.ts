@@ -1,6 +1,7 @@
 import type { Json } from '../engine/types.js';
 import { noChanges, type Changes } from './changes.js';
 import type { Queryable } from './db.js';
+import { prepared } from './prepared.js';
 
 /** A task's successful result, to be written under this worker's lease. */
 export interface Completion {
@@ -27,7 +28,7 @@ export interface Completion {
  */
 export async function completeTasks(db: Queryable, workerId: string, completions: Completion[]): Promise<Map<string, Changes>> {
   const { rows } = await db.query<{ kind: 'task' | 'execution' | 'idle'; id: string; execution_id: string; task_id: string | null }>(
-    `WITH input AS MATERIALIZED (
+    prepared(`WITH input AS MATERIALIZED (
        -- A JSON null comes out of the recordset as SQL NULL; results are stored as JSON ('null').
        SELECT i.task_id, i.execution_id, coalesce(i.result, 'null'::jsonb) AS result
        FROM jsonb_to_recordset($2::jsonb) AS i(task_id uuid, execution_id uuid, result jsonb)
@@ -55,7 +56,7 @@ export async function completeTasks(db: Queryable, workerId: string, completions
      )
      SELECT 'task' AS kind, id, execution_id, id AS task_id FROM done
      UNION ALL SELECT 'execution', id, id, task_id FROM finished
-     UNION ALL SELECT 'idle', id, execution_id, task_id FROM idle`,
+     UNION ALL SELECT 'idle', id, execution_id, task_id FROM idle`),
     [
       workerId,
       JSON.stringify(completions.map((c) => ({ task_id: c.taskId, execution_id: c.executionId, result: c.result }))),

@@ -1,6 +1,7 @@
 import type { ExecutionRecord, ExecutionState, Json, StoredError } from '../engine/types.js';
 import { mergeChanges, noChanges, type Changes } from './changes.js';
 import type { Queryable } from './db.js';
+import { prepared } from './prepared.js';
 import { EXECUTION_COLUMNS, qualify, toExecution, type ExecutionRow } from './rows.js';
 
 export const ACTIVE_EXECUTION_STATES: ExecutionState[] = ['pending', 'running'];
@@ -29,7 +30,7 @@ export async function insertExecution(
   input: NewExecution,
 ): Promise<{ execution: ExecutionRecord; created: boolean }> {
   const { rows } = await db.query<ExecutionRow>(
-    `WITH e AS (
+    prepared(`WITH e AS (
        INSERT INTO senpuki_executions
          (id, function_name, args, state, queue, tags, priority, idempotency_key, root_task_id, deadline_at)
        VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8,
@@ -42,7 +43,7 @@ export async function insertExecution(
        SELECT $8, e.id, 'function', $2, $3, 'pending', $11, $4, $5, $6, now() + $9::bigint * interval '1 millisecond'
        FROM e
      )
-     SELECT * FROM e`,
+     SELECT * FROM e`),
     [
       input.id,
       input.functionName,
@@ -76,7 +77,7 @@ export async function insertExecutions(
   inputs: NewExecution[],
 ): Promise<Array<{ execution: ExecutionRecord; created: boolean }>> {
   const { rows } = await db.query<ExecutionRow & { n: number; created: boolean }>(
-    `WITH input AS MATERIALIZED (
+    prepared(`WITH input AS MATERIALIZED (
        SELECT * FROM jsonb_to_recordset($1::jsonb) AS i(n int, id uuid, root_task_id uuid, function_name text, args jsonb,
          queue text, tags text[], priority int, idempotency_key text, delay_ms bigint, max_duration_ms bigint, max_attempts int)
      ), e AS (
@@ -98,7 +99,7 @@ export async function insertExecutions(
      UNION ALL
      SELECT i.n, false, ${qualify(EXECUTION_COLUMNS, 'x')}
      FROM input i JOIN senpuki_executions x ON x.idempotency_key = i.idempotency_key
-     WHERE i.id NOT IN (SELECT id FROM e)`,
+     WHERE i.id NOT IN (SELECT id FROM e)`),
     [
       JSON.stringify(
         inputs.map((input, n) => ({
@@ -139,7 +140,7 @@ export async function selectExecution(db: Queryable, id: string): Promise<Execut
 
 export async function selectExecutions(db: Queryable, ids: readonly string[]): Promise<ExecutionRecord[]> {
   const { rows } = await db.query<ExecutionRow>(
-    `SELECT ${EXECUTION_COLUMNS} FROM senpuki_executions WHERE id = ANY($1::uuid[])`,
+    prepared(`SELECT ${EXECUTION_COLUMNS} FROM senpuki_executions WHERE id = ANY($1::uuid[])`),
     [ids],
   );
   return rows.map(toExecution);
