@@ -98,6 +98,7 @@ export class Worker {
   private wakeUps = 0;
   /** False once a claim found fewer runnable tasks than it asked for and nothing was announced since. */
   private workMayWait = true;
+  private claiming = false;
   private wake: (() => void) | undefined;
   private timers: NodeJS.Timeout[] = [];
   private stopWakeListener: (() => void) | undefined;
@@ -121,8 +122,9 @@ export class Worker {
     };
     // A freed slot is worth a claim only when work may be waiting: an idle worker whose last claim
     // came back short learns of new work from wake-ups (and polls), not from its own tasks ending.
+    // A claim in flight needs no nudge either: if it fills its limit, the loop claims again anyway.
     this.slots = new Semaphore(this.options.concurrency, () => {
-      if (this.workMayWait) this.wakeLoop();
+      if (this.workMayWait && !this.claiming) this.wakeLoop();
     });
     this.settler = new TaskSettler(deps.runtime.store, this.id);
     const retention = toRetentionPolicy(options.retention);
@@ -274,15 +276,18 @@ export class Worker {
       if (limit > 0) {
         try {
           const wakeUpsBefore = this.wakeUps;
-          const claimed = await this.deps.runtime.store.claimTasks({
-            workerId: this.id,
-            queues: this.options.queues,
-            tags: this.options.tags,
-            functionNames: this.deps.functionNames(),
-            limits: this.concurrencyLimits(),
-            limit,
-            leaseMs: this.options.leaseMs,
-          });
+          this.claiming = true;
+          const claimed = await this.deps.runtime.store
+            .claimTasks({
+              workerId: this.id,
+              queues: this.options.queues,
+              tags: this.options.tags,
+              functionNames: this.deps.functionNames(),
+              limits: this.concurrencyLimits(),
+              limit,
+              leaseMs: this.options.leaseMs,
+            })
+            .finally(() => (this.claiming = false));
           for (const task of claimed) this.runClaimed(task);
           void this.deps.runtime.announcer.announce({
             tasks: claimed.map((task) => ({ id: task.id, state: task.state, executionId: task.executionId })),
