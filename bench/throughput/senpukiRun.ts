@@ -20,6 +20,7 @@ import { PostgresNotifyBackend } from '../../server/notifications/postgresNotify
 import { RedisBackend } from '../../server/notifications/redisBackend.js';
 import { createPostgresDb, type Db, type Queryable } from '../../server/store/db.js';
 import { createEmbeddedDb } from '../../server/store/embeddedDb.js';
+import type { PreparedStatement } from '../../server/store/prepared.js';
 import { Store } from '../../server/store/store.js';
 import { DATABASE_URL, REDIS_URL } from '../lib/report.js';
 import { CONCURRENCY, LATENCY_WARMUP, latencyLoop, runChild, signal, timeCompletions, type Costs, type Job } from './shape.js';
@@ -70,7 +71,7 @@ process.on('exit', () => process.env.BENCH_PROFILE && console.error(Object.entri
 /** Every statement through `db`, BEGIN and COMMIT included. */
 function countingDb<D extends Db>(db: D, tally: Tally): D {
   const wrap = (target: Queryable): Queryable => ({
-    query: (text: string, values?: unknown[]): Promise<any> => {
+    query: (text: string | PreparedStatement, values?: unknown[]): Promise<any> => {
       tally.statements++;
       if (!process.env.BENCH_PROFILE) return target.query(text, values);
       const t0 = performance.now();

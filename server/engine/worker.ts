@@ -26,6 +26,7 @@ import { delay, delayOrWake } from './delay.js';
 import { Semaphore } from './semaphore.js';
 import { runTask, type RunningTask } from './taskRunner.js';
 import { TaskSettler } from './taskSettler.js';
+import { WorkSignal } from './workSignal.js';
 import { DEFAULT_MAX_LEASE_LOSSES, DEFAULT_WORKER_PRESENCE_INTERVAL_MS, type WorkerPresence } from '../store/store.js';
 import type { PollOptions } from '../realtime/changeFeed.js';
 
@@ -94,11 +95,7 @@ export class Worker {
   private readonly retention: RetentionRunner | undefined;
   private readonly settler: TaskSettler;
   private nudged = false;
-  /** Counts wake-ups (work announced); a claim that saw none during it and left slots free emptied our queues. */
-  private wakeUps = 0;
-  /** False once a claim found fewer runnable tasks than it asked for and nothing was announced since. */
-  private workMayWait = true;
-  private claiming = false;
+  private readonly work = new WorkSignal(() => this.wakeLoop());
   private wake: (() => void) | undefined;
   private timers: NodeJS.Timeout[] = [];
   private stopWakeListener: (() => void) | undefined;
@@ -120,12 +117,7 @@ export class Worker {
       maxSuspended: options.maxSuspended ?? DEFAULT_MAX_SUSPENDED,
       maxLeaseLosses: options.maxLeaseLosses ?? DEFAULT_MAX_LEASE_LOSSES,
     };
-    // A freed slot is worth a claim only when work may be waiting: an idle worker whose last claim
-    // came back short learns of new work from wake-ups (and polls), not from its own tasks ending.
-    // A claim in flight needs no nudge either: if it fills its limit, the loop claims again anyway.
-    this.slots = new Semaphore(this.options.concurrency, () => {
-      if (this.workMayWait && !this.claiming) this.wakeLoop();
-    });
+    this.slots = new Semaphore(this.options.concurrency, () => this.work.slotFreed());
     this.settler = new TaskSettler(deps.runtime.store, this.id);
     const retention = toRetentionPolicy(options.retention);
     this.retention = retention && new RetentionRunner(retention);
@@ -215,9 +207,7 @@ export class Worker {
   /** Wakes an idle claim loop (a task became runnable in one of our queues). */
   nudge(queue?: string): void {
     if (queue !== undefined && !this.options.queues.includes(queue)) return;
-    this.wakeUps++;
-    this.workMayWait = true;
-    this.wakeLoop();
+    this.work.announced();
   }
 
   private wakeLoop(): void {
@@ -275,10 +265,8 @@ export class Worker {
       let claimedAll = false;
       if (limit > 0) {
         try {
-          const wakeUpsBefore = this.wakeUps;
-          this.claiming = true;
-          const claimed = await this.deps.runtime.store
-            .claimTasks({
+          const claimed = await this.work.claim(limit, () =>
+            this.deps.runtime.store.claimTasks({
               workerId: this.id,
               queues: this.options.queues,
               tags: this.options.tags,
@@ -286,8 +274,8 @@ export class Worker {
               limits: this.concurrencyLimits(),
               limit,
               leaseMs: this.options.leaseMs,
-            })
-            .finally(() => (this.claiming = false));
+            }),
+          );
           for (const task of claimed) this.runClaimed(task);
           void this.deps.runtime.announcer.announce({
             tasks: claimed.map((task) => ({ id: task.id, state: task.state, executionId: task.executionId })),
@@ -296,7 +284,6 @@ export class Worker {
           });
           if (claimed.length > 0) idleMs = this.deps.poll.pollMinIntervalMs;
           claimedAll = claimed.length === limit;
-          this.workMayWait = claimedAll || this.wakeUps !== wakeUpsBefore;
         } catch (error) {
           this.noteError(error, 'claiming tasks failed');
         }
