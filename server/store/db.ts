@@ -76,7 +76,7 @@ export function createPoolDb({ kind, pool, schema, onClose, sessionConfig }: Poo
       let broken: Error | undefined;
       try {
         await client.query('BEGIN');
-        const result = await fn(client);
+        const result = await fn({ query: (text, values) => client.query(toQuery(text), values as unknown[]) });
         await client.query('COMMIT');
         return result;
       } catch (error) {
