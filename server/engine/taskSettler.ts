@@ -1,5 +1,6 @@
 import type { Changes, SettleInput, Store } from '../store/store.js';
 import { isTransientStoreError } from '../store/transientErrors.js';
+import { yieldToEventLoop } from './delay.js';
 
 /** Most outcomes written by one statement; more wait for the next. */
 export const DEFAULT_SETTLE_BATCH_SIZE = 100;
@@ -47,7 +48,10 @@ export class TaskSettler {
   }
 
   private async flush(): Promise<void> {
+    let first = true;
     while (this.queue.length > 0) {
+      if (!first) await yieldToEventLoop(); // Let the event loop turn between batches (see Worker's claim loop).
+      first = false;
       const batch = this.queue.splice(0, this.batchSize);
       try {
         this.deliver(batch, await this.store.settleTasks(this.workerId, batch.map((pending) => pending.input)));

@@ -22,7 +22,7 @@ import { WORKER_WAKE_CHANNEL, hasChannelListener, type NotificationBackend } fro
 import type { TaskRuntime } from './context.js';
 import { ABORTING_STATES, ExecutionWatchers } from './executionWatchers.js';
 import { RetentionRunner, toRetentionPolicy, type RetentionOptions } from './retention.js';
-import { delay, delayOrWake } from './delay.js';
+import { delay, delayOrWake, yieldToEventLoop } from './delay.js';
 import { Semaphore } from './semaphore.js';
 import { runTask, type RunningTask } from './taskRunner.js';
 import { TaskSettler } from './taskSettler.js';
@@ -288,7 +288,13 @@ export class Worker {
           this.noteError(error, 'claiming tasks failed');
         }
       }
-      if (claimedAll || this.nudged || this.stateValue !== 'ready') continue;
+      if (claimedAll || this.nudged || this.stateValue !== 'ready') {
+        // The embedded store answers in microtasks: without a turn of the event loop between
+        // claims, a backlog would be drained without ever letting timers, I/O or the batched
+        // writes and announcements (which wait for the next turn) run.
+        await yieldToEventLoop();
+        continue;
+      }
       let waitMs = this.deps.pushReachesAllWriters && this.stopWakeListener ? this.deps.poll.pollMaxIntervalMs : idleMs;
       if (limit > 0) {
         const dueMs = await this.deps.runtime.store
