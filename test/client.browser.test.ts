@@ -67,8 +67,9 @@ describe('SDK in headless Chromium', { skip }, () => {
   const pageErrors: string[] = [];
 
   before(async () => {
-    sdk = await startSdkServer();
     page = await startPageServer();
+    // The page is on another origin than the API, as a front end usually is: allowed by name.
+    sdk = await startSdkServer({ allowedOrigins: [new URL(page.url).origin] });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,

@@ -10,7 +10,7 @@ import { dispatchCommand } from './commands/dispatch.js';
 import { dlqCommand } from './commands/dlq.js';
 import { executionsCommand, functionsCommand } from './commands/executions.js';
 import { CliError, EXIT_CODES_HELP, EXIT_USAGE } from './commands/exitCodes.js';
-import { integer } from './commands/parse.js';
+import { durationMs, integer } from './commands/parse.js';
 import { showCommand } from './commands/show.js';
 import { watchCommand } from './commands/watch.js';
 import { prettyLogStream, wantsPrettyLogs } from './prettyLog.js';
@@ -32,7 +32,12 @@ function engineOptions(command: Command): Command {
     .addOption(new Option('--data-dir <dir>', 'data directory of the embedded store').env('SENPUKI_DATA_DIR'))
     .option('-f, --functions <module>', 'module exporting durable functions (repeatable; default: the examples)', collect)
     .option('-c, --concurrency <n>', 'worker slots in this process', integer(0, 10_000))
-    .option('-q, --queue <name>', 'queue to work on (repeatable; default: the functions\' queues)', collect);
+    .option('-q, --queue <name>', 'queue to work on (repeatable; default: the functions\' queues)', collect)
+    .addOption(
+      new Option('--lease <duration>', 'how long a task stays this worker\'s without a heartbeat (default 30s; a worker that dies is noticed within seconds anyway)')
+        .env('SENPUKI_LEASE')
+        .argParser(durationMs('--lease', 1000)),
+    );
 }
 
 function toServeOptions(opts: Record<string, unknown>): ServeOptions {
@@ -45,7 +50,10 @@ function toServeOptions(opts: Record<string, unknown>): ServeOptions {
     functions: opts.functions as string[] | undefined,
     concurrency: opts.concurrency as number | undefined,
     queues: opts.queue as string[] | undefined,
+    leaseMs: opts.lease as number | undefined,
     apiKeys: opts.apiKey as string[] | undefined,
+    allowedOrigins: opts.allowedOrigin as string[] | undefined,
+    allowedHosts: opts.allowedHost as string[] | undefined,
     logger,
   };
 }
@@ -97,7 +105,9 @@ ${EXIT_CODES_HELP}`,
       .description('run the GraphQL API, the dashboard and a worker')
       .addOption(new Option('-p, --port <port>', 'port to listen on').env('PORT').argParser(integer(0, 65_535)).default(4000))
       .addOption(new Option('--host <host>', 'address to listen on').env('HOST').default('127.0.0.1'))
-      .option('--api-key <key>', 'accepted API key (repeatable; or SENPUKI_API_KEYS)', collect),
+      .option('--api-key <key>', 'accepted API key (repeatable; or SENPUKI_API_KEYS)', collect)
+      .option('--allowed-origin <origin>', 'origin whose pages may call the API, e.g. https://app.example.com (repeatable; or SENPUKI_ALLOWED_ORIGINS)', collect)
+      .option('--allowed-host <name>', 'Host name answered without API keys besides localhost (repeatable; or SENPUKI_ALLOWED_HOSTS)', collect),
   ).action(async (opts: Record<string, unknown>) => {
     const [{ runServe }, { banner }] = await Promise.all([import('./runServe.js'), import('./banner.js')]);
     const running = await runServe(toServeOptions(opts));

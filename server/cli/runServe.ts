@@ -18,7 +18,11 @@ export interface ServeOptions {
   /** Worker slots in this process; 0 serves the API without a worker. */
   concurrency?: number;
   queues?: string[];
+  /** Lease of the worker's tasks (default 30 s). */
+  leaseMs?: number;
   apiKeys?: string[];
+  allowedOrigins?: string[];
+  allowedHosts?: string[];
   logger: Logger;
 }
 
@@ -47,7 +51,7 @@ async function startEngine(options: ServeOptions, envConfig: ServerConfig) {
   try {
     const loaded = await registerFunctionModules(senpuki, options.functions?.length ? options.functions : [EXAMPLES_MODULE]);
     const worker =
-      options.concurrency === 0 ? undefined : await senpuki.serve({ concurrency: options.concurrency, queues: options.queues });
+      options.concurrency === 0 ? undefined : await senpuki.serve({ concurrency: options.concurrency, queues: options.queues, leaseMs: options.leaseMs });
     return { senpuki, worker, loaded };
   } catch (error) {
     await senpuki.close();
@@ -67,6 +71,8 @@ export async function runServe(options: ServeOptions, env: NodeJS.ProcessEnv = p
       host: options.host ?? envConfig.host,
       port: options.port ?? envConfig.port,
       apiKeys: options.apiKeys?.length ? options.apiKeys : envConfig.apiKeys,
+      allowedOrigins: options.allowedOrigins?.length ? options.allowedOrigins : envConfig.allowedOrigins,
+      allowedHosts: options.allowedHosts?.length ? options.allowedHosts : envConfig.allowedHosts,
       logger: options.logger,
       plugins: [useDashboard({ graphqlPath: envConfig.graphqlPath, exampleArgs: loaded.exampleArgs, logger: options.logger })],
     });

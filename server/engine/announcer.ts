@@ -1,6 +1,7 @@
 import {
   WORKER_WAKE_CHANNEL,
   hasChannelListener,
+  specTaskState,
   type NotificationBackend,
 } from '../notifications/backend.js';
 import type { Changes } from '../store/store.js';
@@ -35,7 +36,7 @@ export class Announcer {
     const sends: Promise<void>[] = [];
     for (const task of changes.tasks) {
       sends.push(
-        task.state === 'completed' ? backend.notifyTaskCompleted(task.id) : backend.notifyTaskUpdated(task.id, task.state),
+        task.state === 'completed' ? backend.notifyTaskCompleted(task.id) : backend.notifyTaskUpdated(task.id, specTaskState(task.state)),
       );
     }
     for (const execution of changes.executions) {

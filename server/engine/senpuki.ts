@@ -29,11 +29,13 @@ import {
 import { toRetentionPolicy, type RetentionOptions } from './retention.js';
 import { sendSignal, type SignalSent } from './signals.js';
 import type { DeadLetterRecord, Duration, ExecutionRecord, Json, TaskRecord } from './types.js';
-import { assertUuid, describe, toJson, toMs } from './validation.js';
+import { assertUuid, checkText, describe, toJson, toMs } from './validation.js';
 import { Worker, type WorkerOptions } from './worker.js';
 import { timeoutSignal } from './delay.js';
 
 export const DEFAULT_MAX_ARGS_BYTES = 1024 * 1024;
+/** Longest idempotency key. */
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 500;
 
 /** An execution id that remembers the result type of the function it runs. */
 export type ExecutionId<R = unknown> = string & { readonly __result?: R };
@@ -164,20 +166,29 @@ export class Senpuki {
     return execution.id;
   }
 
-  /** Like `dispatch`, returning the execution row and whether this call created it (idempotency). */
-  async submit(fn: DurableFunction | string, args: unknown[], options: DispatchOptions = {}): Promise<{ execution: ExecutionRecord; created: boolean }> {
+  /**
+   * Like `dispatch`, returning the execution row and whether this call created it (idempotency).
+   * `maxArgsBytes` narrows the engine's limit for this call (a server's own limit).
+   */
+  async submit(
+    fn: DurableFunction | string,
+    args: unknown[],
+    options: DispatchOptions = {},
+    maxArgsBytes = this.maxArgsBytes,
+  ): Promise<{ execution: ExecutionRecord; created: boolean }> {
+    maxArgsBytes = Math.min(maxArgsBytes, this.maxArgsBytes);
     const definition = this.registry.resolve(fn);
     if (!Array.isArray(args)) {
-      throw new ValidationError(`args must be the list of arguments of ${definition.name}, e.g. [${describe(args)}]`);
+      throw new ValidationError(`args must be a JSON array of the arguments of ${definition.name}, e.g. [${describe(args)}] for a function taking one argument`);
     }
     const json = toJson(args, 'args') as Json[];
     const bytes = Buffer.byteLength(JSON.stringify(json));
-    if (bytes > this.maxArgsBytes) {
-      throw new ValidationError(`args are ${bytes} bytes of JSON; the limit is ${this.maxArgsBytes} (maxArgsBytes). Store large data elsewhere and pass a reference.`);
+    if (bytes > maxArgsBytes) {
+      throw new ValidationError(`args are ${bytes} bytes of JSON; the limit is ${maxArgsBytes} (maxArgsBytes). Store large data elsewhere and pass a reference (an id or a URL).`);
     }
-    if (options.idempotencyKey !== undefined && (typeof options.idempotencyKey !== 'string' || options.idempotencyKey.length === 0 || options.idempotencyKey.length > 500)) {
-      throw new ValidationError(`idempotencyKey must be a non-empty string of at most 500 characters; got ${describe(options.idempotencyKey)}`);
-    }
+    if (options.idempotencyKey !== undefined) checkText(options.idempotencyKey, 'idempotencyKey', MAX_IDEMPOTENCY_KEY_LENGTH);
+    const maxDurationMs = options.maxDuration === undefined ? undefined : toMs(options.maxDuration, 'maxDuration');
+    if (maxDurationMs === 0) throw new ValidationError('maxDuration must be more than 0 (leave it out for no limit)');
     const result = await this.store.createExecution({
       id: randomUUID(),
       rootTaskId: randomUUID(),
@@ -188,7 +199,7 @@ export class Senpuki {
       priority: checkPriority(options.priority ?? definition.priority),
       idempotencyKey: options.idempotencyKey,
       delayMs: options.delay === undefined ? 0 : toMs(options.delay, 'delay'),
-      maxDurationMs: options.maxDuration === undefined ? undefined : toMs(options.maxDuration, 'maxDuration'),
+      maxDurationMs,
       maxAttempts: definition.retry.maxAttempts,
     });
     if (result.created) {
@@ -345,9 +356,12 @@ export class Senpuki {
   /** Stops this instance's workers, then closes the notification backend and the store it was given. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      await Promise.all([...this.workers].map((worker) => worker.stop()));
-      await this.notifications.close();
-      await this.store.close();
+      try {
+        await Promise.all([...this.workers].map((worker) => worker.stop()));
+        await this.notifications.close?.();
+      } finally {
+        await this.store.close();
+      }
     })();
     return this.closing;
   }

@@ -1,6 +1,5 @@
 import type { DispatchOptions } from '../engine/senpuki.js';
 import type { ExecutionRecord } from '../engine/types.js';
-import { ValidationError } from '../errors.js';
 import { requireFullAccess } from './access.js';
 import { builder } from './builder.js';
 
@@ -45,18 +44,6 @@ builder.mutationField('dispatch', (t) =>
     args: { input: t.arg({ type: DispatchInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       requireFullAccess(ctx, 'dispatch');
-      const args = input.args ?? [];
-      if (!Array.isArray(args)) {
-        throw new ValidationError(
-          `args must be a JSON array of the arguments of ${input.function}, e.g. [${JSON.stringify(args)}] for a function taking one argument; got ${JSON.stringify(args).slice(0, 60)}`,
-        );
-      }
-      const bytes = Buffer.byteLength(JSON.stringify(args));
-      if (bytes > ctx.maxArgsBytes) {
-        throw new ValidationError(
-          `args are ${bytes} bytes of JSON; this server accepts at most ${ctx.maxArgsBytes}. Store large data elsewhere and pass a reference (an id or a URL).`,
-        );
-      }
       const options: DispatchOptions = {};
       if (input.queue != null) options.queue = input.queue;
       if (input.tags != null) options.tags = input.tags;
@@ -64,7 +51,7 @@ builder.mutationField('dispatch', (t) =>
       if (input.delay != null) options.delay = input.delay;
       if (input.maxDuration != null) options.maxDuration = input.maxDuration;
       if (input.idempotencyKey != null) options.idempotencyKey = input.idempotencyKey;
-      const { execution, created } = await ctx.senpuki.submit(input.function, args, options);
+      const { execution, created } = await ctx.senpuki.submit(input.function, (input.args ?? []) as unknown[], options, ctx.maxArgsBytes);
       const { token, expiresAt } = await ctx.tokens.issue(execution.id);
       return { execution, created, token, tokenExpiresAt: expiresAt };
     },

@@ -1,5 +1,5 @@
 import { liveStream, type StreamFailure } from '../realtime/liveStream.js';
-import { accessDeadline, tokenExpiredError } from './access.js';
+import { accessDeadline, tokenExpiredError, type Principal } from './access.js';
 import type { SchemaContext } from './builder.js';
 
 /**
@@ -8,9 +8,15 @@ import type { SchemaContext } from './builder.js';
  */
 export function subscribeLive<T>(ctx: SchemaContext, open: (signal: AbortSignal) => AsyncIterator<T>): AsyncIterable<T | StreamFailure> {
   const deadline = accessDeadline(ctx);
+  const onClose = ctx.live.opened(ctx.sseClientAddress === undefined ? undefined : `${principalKey(ctx.principal)}@${ctx.sseClientAddress}`);
   return liveStream(open, {
     signal: ctx.live.signal,
     deadline: deadline && { at: deadline, error: () => tokenExpiredError(deadline) },
-    onClose: ctx.live.opened(),
+    onClose,
   });
+}
+
+/** Who an SSE client is, for its subscription count: a read token counts apart from the key its back end uses. */
+function principalKey(principal: Principal): string {
+  return principal.kind === 'executionToken' ? `token:${principal.executionId}` : principal.kind;
 }
