@@ -5,6 +5,7 @@ import WebSocket from 'ws';
 import type { Worker } from '../server/engine/worker.js';
 import { startServer, type SenpukiServer } from '../server/http/startServer.js';
 import { openEngine, type TestEngine } from './helpers/engine.js';
+import { waitFor } from './helpers/conditions.js';
 import { quietLogger } from './helpers/graphqlApp.js';
 
 const TYPENAME = JSON.stringify({ query: '{ __typename }' });
@@ -171,5 +172,56 @@ describe('a server with API keys', () => {
     global.gc?.();
     const grownMb = (process.memoryUsage().heapUsed - before) / 1024 / 1024;
     assert.ok(grownMb < 100, `the heap grew by ${grownMb.toFixed(0)} MB`);
+  });
+});
+
+describe('subscriptions over SSE', () => {
+  let engine: TestEngine;
+  let server: SenpukiServer;
+
+  before(async () => {
+    engine = await openEngine('pglite');
+    engine.senpuki.durable('waits', async (ctx) => ctx.waitForSignal('go'));
+    server = await startServer({ senpuki: engine.senpuki, port: 0, logger: quietLogger, processMetrics: false, limits: { maxSubscriptionsPerConnection: 3 } });
+  });
+  after(async () => {
+    await server.close();
+    await engine.close();
+  });
+
+  const subscribe = (query: string, signal?: AbortSignal) =>
+    fetch(server.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'text/event-stream' }, body: JSON.stringify({ query }), signal });
+
+  it('answers a subscription refused at the start with a 4xx status and the error event saying why', async () => {
+    const cases: Array<[string, number, string]> = [
+      ['subscription { executionUpdated(id: "3f2c8a9e-1b7d-4c3e-9a51-6d0e2f4b8c17") { id } }', 404, 'NOT_FOUND'],
+      ['subscription { executionUpdated(id: "not-an-id") { id } }', 400, 'BAD_USER_INPUT'],
+      ['subscription { executionsUpdated(since: "abc") { id } }', 400, 'BAD_USER_INPUT'],
+    ];
+    for (const [query, status, code] of cases) {
+      const response = await subscribe(query);
+      assert.equal(response.status, status, query);
+      assert.match(response.headers.get('content-type') ?? '', /text\/event-stream/);
+      const data = /^data: (.*)$/m.exec(await response.text())?.[1];
+      assert.equal(JSON.parse(data!).errors[0].extensions.code, code);
+    }
+  });
+
+  it('counts the SSE subscriptions of one client against maxSubscriptionsPerConnection, and frees a place when one ends', async () => {
+    const id = await engine.senpuki.dispatch('waits', []);
+    const query = `subscription { executionUpdated(id: "${id}") { id state } }`;
+    const open = Array.from({ length: 3 }, () => new AbortController());
+    const streams = await Promise.all(open.map((controller) => subscribe(query, controller.signal)));
+    assert.deepEqual(streams.map((response) => response.status), [200, 200, 200]);
+    const refused = await subscribe(query);
+    assert.equal(refused.status, 429);
+    assert.match(await refused.text(), /limits\.maxSubscriptionsPerConnection.*LIMIT_EXCEEDED/);
+    open[0]!.abort();
+    await streams[0]!.body?.cancel().catch(() => {});
+    await waitFor(() => server.app.activeSubscriptions === 2, { message: 'the ended subscription to be counted off' });
+    const again = new AbortController();
+    const accepted = await subscribe(query, again.signal);
+    assert.equal(accepted.status, 200);
+    for (const controller of [...open, again]) controller.abort();
   });
 });

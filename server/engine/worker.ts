@@ -27,6 +27,7 @@ import { Semaphore } from './semaphore.js';
 import { runTask, type RunningTask } from './taskRunner.js';
 import { DEFAULT_MAX_LEASE_LOSSES, DEFAULT_WORKER_PRESENCE_INTERVAL_MS, type WorkerPresence } from '../store/store.js';
 import type { PollOptions } from '../realtime/changeFeed.js';
+import { isConnected } from '../realtime/channelWatch.js';
 
 export const DEFAULT_CONCURRENCY = 10;
 export const DEFAULT_LEASE_MS = 30_000;
@@ -274,7 +275,9 @@ export class Worker {
         }
       }
       if (claimedAll || this.nudged || this.stateValue !== 'ready') continue;
-      let waitMs = this.deps.pushReachesAllWriters && this.stopWakeListener ? this.deps.poll.pollMaxIntervalMs : idleMs;
+      // Push may stand in for polling only while the backend is connected: wake-ups sent during an outage are lost.
+      const pushed = this.deps.pushReachesAllWriters && this.stopWakeListener !== undefined && isConnected(this.deps.notifications);
+      let waitMs = pushed ? this.deps.poll.pollMaxIntervalMs : idleMs;
       if (limit > 0) {
         const dueMs = await this.deps.runtime.store
           .msUntilNextDue({
