@@ -13,6 +13,7 @@ import { CliError, EXIT_CODES_HELP, EXIT_USAGE } from './commands/exitCodes.js';
 import { durationMs, integer } from './commands/parse.js';
 import { showCommand } from './commands/show.js';
 import { watchCommand } from './commands/watch.js';
+import { workersCommand } from './commands/workers.js';
 import { prettyLogStream, wantsPrettyLogs } from './prettyLog.js';
 // The engine, store and HTTP server load only for `serve` and `worker`: the client commands start in half the time.
 import type { Running, ServeOptions } from './runServe.js';
@@ -91,7 +92,7 @@ export function buildProgram(): Command {
       'after',
       `
 Run a server:          senpuki serve [--functions ./my-functions.ts]
-Talk to a server:      senpuki dispatch|watch|executions|show|cancel|signal|dlq|functions
+Talk to a server:      senpuki dispatch|watch|executions|show|cancel|signal|dlq|functions|workers
                        (--url or SENPUKI_URL, default http://127.0.0.1:4000/graphql;
                         --api-key or SENPUKI_API_KEY)
 Debugging:             SENPUKI_DEBUG=1 prints stack traces with errors
@@ -124,7 +125,7 @@ ${EXIT_CODES_HELP}`,
     },
   );
 
-  for (const command of [dispatchCommand(), watchCommand(), executionsCommand(), showCommand(), cancelCommand(), signalCommand(), dlqCommand(), functionsCommand()]) {
+  for (const command of [dispatchCommand(), watchCommand(), executionsCommand(), showCommand(), cancelCommand(), signalCommand(), dlqCommand(), functionsCommand(), workersCommand()]) {
     program.addCommand(command);
   }
   // Usage errors throw instead of exiting, so they leave with EXIT_USAGE like other bad input.

@@ -28,12 +28,15 @@ import {
 } from './registry.js';
 import { toRetentionPolicy, type RetentionOptions } from './retention.js';
 import { sendSignal, type SignalSent } from './signals.js';
-import type { DeadLetterRecord, Duration, ExecutionRecord, Json, TaskRecord } from './types.js';
+import type { DeadLetterRecord, Duration, ExecutionRecord, Json, TaskRecord, WorkerRecord } from './types.js';
+import { unservedReason } from './workerCoverage.js';
 import { assertUuid, checkText, describe, toJson, toMs } from './validation.js';
 import { Worker, type WorkerOptions } from './worker.js';
 import { timeoutSignal } from './delay.js';
 
 export const DEFAULT_MAX_ARGS_BYTES = 1024 * 1024;
+/** How long `workers()` serves the list it read last. */
+const WORKER_LIST_TTL_MS = 1000;
 /** Longest idempotency key. */
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 500;
 
@@ -105,6 +108,7 @@ export class Senpuki {
   private readonly workers = new Set<Worker>();
   private readonly retention: RetentionOptions | undefined;
   private closing: Promise<void> | undefined;
+  private workerList: { at: number; list: Promise<WorkerRecord[]> } | undefined;
 
   constructor(options: SenpukiOptions) {
     const store = options.store ?? options.backend;
@@ -317,6 +321,28 @@ export class Senpuki {
     const policy = toRetentionPolicy(retention);
     if (!policy) throw new ValidationError('purgeExpired needs retention options, e.g. { completedMs: "7d", deadLettersMs: "30d" }');
     return this.store.purgeExpired(policy.ages, policy.batchSize);
+  }
+
+  /**
+   * The live workers of every process on this store (seen within the last few seconds), oldest
+   * first. Read at most once a second per process, however many callers ask.
+   */
+  liveWorkers(): Promise<WorkerRecord[]> {
+    const now = Date.now();
+    if (!this.workerList || now - this.workerList.at > WORKER_LIST_TTL_MS) {
+      const list = this.store.listWorkers();
+      this.workerList = { at: now, list };
+      list.catch(() => {
+        if (this.workerList?.list === list) this.workerList = undefined;
+      });
+    }
+    return this.workerList.list;
+  }
+
+  /** Why no live worker will take this pending execution (undefined when one can, or it is not pending). */
+  async unservedReason(execution: ExecutionRecord, detail = true): Promise<string | undefined> {
+    if (execution.state !== 'pending') return undefined;
+    return unservedReason({ queue: execution.queue, tags: execution.tags, functionName: execution.functionName }, await this.liveWorkers(), detail);
   }
 
   /** For liveness/readiness probes: a store ping and the state of this instance's workers. */

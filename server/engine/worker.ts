@@ -154,12 +154,14 @@ export class Worker {
       queues: this.options.queues,
       tags: this.options.tags,
       concurrency: this.options.concurrency,
+      functions: this.deps.functionNames(),
     });
     this.presence = presence;
     let failing = false;
     const beat = async (first: boolean) => {
       try {
-        await (first ? presence.start() : presence.beat(this.running.size));
+        const { running, suspended } = this.health();
+        await (first ? presence.start() : presence.beat({ running, suspended, functions: this.deps.functionNames() }));
         if (failing) this.deps.logger.info({ workerId: this.id }, 'worker presence recorded again');
         failing = false;
       } catch (error) {
