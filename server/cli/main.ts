@@ -116,14 +116,19 @@ ${EXIT_CODES_HELP}`,
     untilSignalled(running);
   });
 
-  engineOptions(program.command('worker').description('run a worker only (no HTTP server)')).action(
-    async (opts: Record<string, unknown>) => {
-      const { runWorker } = await import('./runServe.js');
-      const running = await runWorker(toServeOptions(opts));
-      console.log(`worker ${running.worker?.id} running ${running.senpuki.registry.names().sort().join(', ')}`);
-      untilSignalled(running);
-    },
-  );
+  engineOptions(
+    program
+      .command('worker')
+      .description('run a worker only (no GraphQL server)')
+      .addOption(new Option('--metrics-port <port>', 'serve /metrics and /healthz on this port (127.0.0.1, or --metrics-host)').env('SENPUKI_METRICS_PORT').argParser(integer(0, 65_535)))
+      .addOption(new Option('--metrics-host <host>', 'address of the metrics port').env('SENPUKI_METRICS_HOST').default('127.0.0.1')),
+  ).action(async (opts: Record<string, unknown>) => {
+    const { runWorker } = await import('./runServe.js');
+    const running = await runWorker({ ...toServeOptions(opts), metricsPort: opts.metricsPort as number | undefined, metricsHost: opts.metricsHost as string | undefined });
+    console.log(`worker ${running.worker?.id} running ${running.senpuki.registry.names().sort().join(', ')}`);
+    if (running.metrics) console.log(`metrics ${running.metrics.url}/metrics  health ${running.metrics.url}/healthz`);
+    untilSignalled(running);
+  });
 
   for (const command of [dispatchCommand(), watchCommand(), executionsCommand(), showCommand(), cancelCommand(), signalCommand(), dlqCommand(), functionsCommand(), workersCommand()]) {
     program.addCommand(command);

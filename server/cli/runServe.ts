@@ -4,6 +4,7 @@ import type { Worker } from '../engine/worker.js';
 import { serverConfigFromEnv, type ServerConfig } from '../http/config.js';
 import { createEngine } from '../http/createEngine.js';
 import { startServer, type SenpukiServer } from '../http/startServer.js';
+import { startMetricsServer, type MetricsServer } from '../http/metricsServer.js';
 import { useDashboard } from '../http/useDashboard.js';
 import { EXAMPLES_MODULE, registerFunctionModules } from './loadFunctions.js';
 
@@ -23,6 +24,9 @@ export interface ServeOptions {
   apiKeys?: string[];
   allowedOrigins?: string[];
   allowedHosts?: string[];
+  /** `worker` only: serve /metrics and /healthz on this port. */
+  metricsPort?: number;
+  metricsHost?: string;
   logger: Logger;
 }
 
@@ -31,6 +35,8 @@ export interface Running {
   senpuki: Senpuki;
   worker: Worker | undefined;
   server: SenpukiServer | undefined;
+  /** A worker's metrics port, when asked for. */
+  metrics?: MetricsServer;
   /** Example arguments the functions modules exported, by function name (for the banner and the dashboard). */
   exampleArgs: Record<string, unknown[]>;
   /** Drains the worker, closes the server, then the engine. Idempotent. */
@@ -87,20 +93,38 @@ export async function runServe(options: ServeOptions, env: NodeJS.ProcessEnv = p
 /** `senpuki worker`: a worker process without the HTTP server. */
 export async function runWorker(options: ServeOptions, env: NodeJS.ProcessEnv = process.env): Promise<Running> {
   const { senpuki, worker, loaded } = await startEngine(options, serverConfigFromEnv(env));
-  return running(senpuki, worker, undefined, loaded.exampleArgs);
+  let metrics: MetricsServer | undefined;
+  if (options.metricsPort !== undefined) {
+    try {
+      metrics = await startMetricsServer({ senpuki, port: options.metricsPort, host: options.metricsHost });
+    } catch (error) {
+      await worker?.stop();
+      await senpuki.close();
+      throw error;
+    }
+  }
+  return running(senpuki, worker, undefined, loaded.exampleArgs, metrics);
 }
 
-function running(senpuki: Senpuki, worker: Worker | undefined, server: SenpukiServer | undefined, exampleArgs: Record<string, unknown[]>): Running {
+function running(
+  senpuki: Senpuki,
+  worker: Worker | undefined,
+  server: SenpukiServer | undefined,
+  exampleArgs: Record<string, unknown[]>,
+  metrics?: MetricsServer,
+): Running {
   let stopping: Promise<void> | undefined;
   return {
     senpuki,
     worker,
     server,
+    metrics,
     exampleArgs,
     stop() {
       stopping ??= (async () => {
         await worker?.stop();
         await server?.close();
+        await metrics?.close();
         await senpuki.close();
       })();
       return stopping;

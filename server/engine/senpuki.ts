@@ -30,6 +30,7 @@ import { toRetentionPolicy, type RetentionOptions } from './retention.js';
 import { sendSignal, type SignalSent } from './signals.js';
 import type { DeadLetterRecord, Duration, ExecutionRecord, Json, TaskRecord, WorkerRecord } from './types.js';
 import { unservedReason } from './workerCoverage.js';
+import { EngineEventHub, type EngineEvents } from './events.js';
 import { assertUuid, checkText, describe, toJson, toMs } from './validation.js';
 import { Worker, type WorkerOptions } from './worker.js';
 import { timeoutSignal } from './delay.js';
@@ -109,6 +110,7 @@ export class Senpuki {
   private readonly retention: RetentionOptions | undefined;
   private closing: Promise<void> | undefined;
   private workerList: { at: number; list: Promise<WorkerRecord[]> } | undefined;
+  private readonly events = new EngineEventHub();
 
   constructor(options: SenpukiOptions) {
     const store = options.store ?? options.backend;
@@ -150,6 +152,14 @@ export class Senpuki {
   /** The polling intervals this instance's feeds use (list subscriptions follow them too). */
   get pollOptions(): Readonly<PollOptions> {
     return this.poll;
+  }
+
+  /**
+   * Listens to what this instance's workers do (tasks started and finished, leases taken back),
+   * for metrics and logs. Listeners run synchronously and must be cheap; returns a remover.
+   */
+  observe(listeners: EngineEvents): () => void {
+    return this.events.add(listeners);
   }
 
   /** Registers a durable function under `name` (what GraphQL's `dispatch` refers to). */
@@ -347,7 +357,7 @@ export class Senpuki {
 
   /** For liveness/readiness probes: a store ping and the state of this instance's workers. */
   health(): Promise<SenpukiHealth> {
-    return checkHealth(this.store, this.workers);
+    return checkHealth(this.store, this.workers, this.notifications);
   }
 
   /** Starts a worker in this process; resolves once it is claiming. */
@@ -364,6 +374,7 @@ export class Senpuki {
     const worker = new Worker(
       {
         runtime: { store: this.store, feed: this.feed, announcer: this.announcer, registry: this.registry },
+        events: this.events,
         notifications: this.notifications,
         pushReachesAllWriters: this.pushReachesAllWriters,
         poll: this.poll,

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { DurableFunction } from '../engine/registry.js';
 import type { Senpuki, SenpukiOptions } from '../engine/senpuki.js';
 import { ValidationError } from '../errors.js';
+import type { EngineMetricsOptions } from './engineMetrics.js';
 import { isLoopbackName } from './originPolicy.js';
 
 export const DEFAULT_HOST = '127.0.0.1';
@@ -85,6 +86,8 @@ export interface ServerConfig {
   closeGraceMs?: number;
   /** Process metrics (CPU, memory, event loop) on /metrics besides the server's own. Default true. */
   processMetrics?: boolean;
+  /** How the engine metrics sample queue depths (interval, count cap). */
+  engineMetrics?: EngineMetricsOptions;
   logger?: Logger;
   /** More Yoga plugins (extra routes such as a dashboard), run after the built-in ones. */
   plugins?: Plugin[];

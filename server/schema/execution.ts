@@ -120,7 +120,7 @@ builder.subscriptionField('executionUpdated', (t) =>
       requireExecutionAccess(ctx, executionId);
       const fromVersion = checkSince(since);
       await ctx.senpuki.stateOf(executionId); // NOT_FOUND now, as an error, rather than a silent stream
-      return subscribeLive(ctx, (signal) => ctx.senpuki.feed.watchExecution(executionId, { since: fromVersion, signal }));
+      return subscribeLive(ctx, (signal) => ctx.senpuki.feed.watchExecution(executionId, { since: fromVersion, signal }), 'executionUpdated');
     },
     resolve: (event) => unwrapLiveEvent(event),
   }),

@@ -39,7 +39,7 @@ builder.subscriptionField('workersUpdated', (t) =>
     description: 'The live workers now, then again whenever a worker comes or goes, or what it runs changes.',
     subscribe: (_root, _args, ctx) => {
       requireFullAccess(ctx, 'workersUpdated');
-      return subscribeLive(ctx, (signal) => watchWorkers(() => ctx.senpuki.liveWorkers(), { signal }));
+      return subscribeLive(ctx, (signal) => watchWorkers(() => ctx.senpuki.liveWorkers(), { signal }), 'workersUpdated');
     },
     resolve: (event) => unwrapLiveEvent(event),
   }),

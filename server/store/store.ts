@@ -26,6 +26,7 @@ import { reapExpiredLeases, removeDeadWorkers, requestCancel, settleStalledCance
 import { WorkerPresence } from './workerPresence.js';
 import { selectLiveWorkers, type WorkerPresenceRow } from './workerQueries.js';
 import {
+  countDueTasksByQueue,
   ping,
   selectExecutionPageExact,
   selectExecutionTasksChangedAfter,
@@ -284,6 +285,10 @@ export class Store {
   /** Change sequence of the latest execution write. */
   maxExecutionChangeSeq(): Promise<string> {
     return this.read((db) => selectMaxExecutionChangeSeq(db));
+  }
+  /** Due pending tasks per queue, each count stopping at `cap` (a bounded walk of the claim index). */
+  countDueTasksByQueue(queues: string[], cap: number): Promise<Map<string, number>> {
+    return this.read((db) => countDueTasksByQueue(db, queues, cap));
   }
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void> {
