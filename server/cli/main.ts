@@ -46,6 +46,7 @@ function toServeOptions(opts: Record<string, unknown>): ServeOptions {
     concurrency: opts.concurrency as number | undefined,
     queues: opts.queue as string[] | undefined,
     apiKeys: opts.apiKey as string[] | undefined,
+    graphiql: opts.graphiql as boolean | undefined,
     logger,
   };
 }
@@ -97,7 +98,9 @@ ${EXIT_CODES_HELP}`,
       .description('run the GraphQL API, the dashboard and a worker')
       .addOption(new Option('-p, --port <port>', 'port to listen on').env('PORT').argParser(integer(0, 65_535)).default(4000))
       .addOption(new Option('--host <host>', 'address to listen on').env('HOST').default('127.0.0.1'))
-      .option('--api-key <key>', 'accepted API key (repeatable; or SENPUKI_API_KEYS)', collect),
+      .option('--api-key <key>', 'accepted API key (repeatable; or SENPUKI_API_KEYS)', collect)
+      .option('--graphiql', 'serve GraphiQL at the GraphQL path (default: unless NODE_ENV=production; or SENPUKI_GRAPHIQL)')
+      .option('--no-graphiql', 'do not serve GraphiQL'),
   ).action(async (opts: Record<string, unknown>) => {
     const [{ runServe }, { banner }] = await Promise.all([import('./runServe.js'), import('./banner.js')]);
     const running = await runServe(toServeOptions(opts));

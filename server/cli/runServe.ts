@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Senpuki } from '../engine/senpuki.js';
 import type { Worker } from '../engine/worker.js';
-import { serverConfigFromEnv, type ServerConfig } from '../http/config.js';
+import { graphiqlEnabled, serverConfigFromEnv, type ServerConfig } from '../http/config.js';
 import { createEngine } from '../http/createEngine.js';
 import { startServer, type SenpukiServer } from '../http/startServer.js';
 import { useDashboard } from '../http/useDashboard.js';
@@ -19,6 +19,8 @@ export interface ServeOptions {
   concurrency?: number;
   queues?: string[];
   apiKeys?: string[];
+  /** Serve GraphiQL (default: SENPUKI_GRAPHIQL, else unless NODE_ENV is production). */
+  graphiql?: boolean;
   logger: Logger;
 }
 
@@ -29,6 +31,8 @@ export interface Running {
   server: SenpukiServer | undefined;
   /** Example arguments the functions modules exported, by function name (for the banner and the dashboard). */
   exampleArgs: Record<string, unknown[]>;
+  /** Whether the server serves GraphiQL. */
+  graphiql: boolean;
   /** Drains the worker, closes the server, then the engine. Idempotent. */
   stop(): Promise<void>;
 }
@@ -59,10 +63,12 @@ async function startEngine(options: ServeOptions, envConfig: ServerConfig) {
 export async function runServe(options: ServeOptions, env: NodeJS.ProcessEnv = process.env): Promise<Running> {
   const envConfig = serverConfigFromEnv(env);
   const { senpuki, worker, loaded } = await startEngine(options, envConfig);
+  const graphiql = graphiqlEnabled({ graphiql: options.graphiql ?? envConfig.graphiql }, env);
   let server: SenpukiServer;
   try {
     server = await startServer({
       ...envConfig,
+      graphiql,
       senpuki,
       host: options.host ?? envConfig.host,
       port: options.port ?? envConfig.port,
@@ -75,22 +81,29 @@ export async function runServe(options: ServeOptions, env: NodeJS.ProcessEnv = p
     await senpuki.close();
     throw error;
   }
-  return running(senpuki, worker, server, loaded.exampleArgs);
+  return running(senpuki, worker, server, loaded.exampleArgs, graphiql);
 }
 
 /** `senpuki worker`: a worker process without the HTTP server. */
 export async function runWorker(options: ServeOptions, env: NodeJS.ProcessEnv = process.env): Promise<Running> {
   const { senpuki, worker, loaded } = await startEngine(options, serverConfigFromEnv(env));
-  return running(senpuki, worker, undefined, loaded.exampleArgs);
+  return running(senpuki, worker, undefined, loaded.exampleArgs, false);
 }
 
-function running(senpuki: Senpuki, worker: Worker | undefined, server: SenpukiServer | undefined, exampleArgs: Record<string, unknown[]>): Running {
+function running(
+  senpuki: Senpuki,
+  worker: Worker | undefined,
+  server: SenpukiServer | undefined,
+  exampleArgs: Record<string, unknown[]>,
+  graphiql: boolean,
+): Running {
   let stopping: Promise<void> | undefined;
   return {
     senpuki,
     worker,
     server,
     exampleArgs,
+    graphiql,
     stop() {
       stopping ??= (async () => {
         await worker?.stop();

@@ -19,10 +19,12 @@ import {
   DEFAULT_METRICS_PATH,
   DEFAULT_TOKEN_TTL_MS,
   DEFAULT_WS_KEEP_ALIVE_MS,
+  graphiqlEnabled,
   type ServerConfig,
   type ServerLimits,
 } from './config.js';
 import { attachGraphQLWs, type GraphQLWsHandle } from './graphqlWs.js';
+import { renderOfflineGraphiQL } from './offlineGraphiQL.js';
 import { ReadTokens } from './readTokens.js';
 import { useAuth } from './useAuth.js';
 import { useHealthCheck } from './useHealthCheck.js';
@@ -141,7 +143,8 @@ export function createGraphQLApp(config: GraphQLAppConfig): GraphQLApp {
     graphqlEndpoint: graphqlPath,
     landingPage: false,
     multipart: false,
-    graphiql: (config.graphiql ?? process.env.NODE_ENV !== 'production') ? { title: 'Senpuki GraphiQL', subscriptionsProtocol: 'WS' } : false,
+    graphiql: graphiqlEnabled(config) ? { title: 'Senpuki GraphiQL', subscriptionsProtocol: 'WS' } : false,
+    renderGraphiQL: renderOfflineGraphiQL,
     maskedErrors: { maskError },
     logging: {
       debug: (...args: unknown[]) => logger.debug(args.map(String).join(' ')),
