@@ -15,20 +15,17 @@ export const RUNNING_FROM_SOURCE = import.meta.url.endsWith('.ts');
 
 const TYPESCRIPT_EXTENSIONS = new Set(['.ts', '.mts', '.cts', '.tsx']);
 
-/** The tsx module API (`tsx/esm/api`), as much of it as we use. */
-interface TsxApi {
-  register(): unknown;
-}
-
 let registered: Promise<void> | undefined;
 
-/** Registers the tsx that `modulePath`'s project has installed; throws saying what to install when there is none. */
+/**
+ * Registers the tsx that `modulePath`'s project has installed, the way `node --import tsx` does
+ * (its main entry installs the hooks); throws saying what to install when there is none.
+ */
 function registerTsx(modulePath: string): Promise<void> {
   registered ??= (async () => {
-    const requireFromModule = createRequire(modulePath);
-    let api: TsxApi;
+    let loader: string;
     try {
-      api = requireFromModule('tsx/esm/api') as TsxApi;
+      loader = createRequire(modulePath).resolve('tsx');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw error;
       throw new ValidationError(
@@ -36,10 +33,7 @@ function registerTsx(modulePath: string): Promise<void> {
           '(or compile the module and pass the .js file)',
       );
     }
-    if (typeof api.register !== 'function') {
-      throw new ValidationError(`the tsx in your project is too old to load ${modulePath}: run \`npm install --save-dev tsx@4\``);
-    }
-    api.register();
+    await import(pathToFileURL(loader).href);
   })();
   // A failed attempt is retried for the next module (it may live in another project).
   registered.catch(() => (registered = undefined));
