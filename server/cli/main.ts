@@ -55,6 +55,7 @@ function toServeOptions(opts: Record<string, unknown>): ServeOptions {
     apiKeys: opts.apiKey as string[] | undefined,
     allowedOrigins: opts.allowedOrigin as string[] | undefined,
     allowedHosts: opts.allowedHost as string[] | undefined,
+    graphiql: opts.graphiql as boolean | undefined,
     logger,
   };
 }
@@ -108,7 +109,9 @@ ${EXIT_CODES_HELP}`,
       .addOption(new Option('--host <host>', 'address to listen on').env('HOST').default('127.0.0.1'))
       .option('--api-key <key>', 'accepted API key (repeatable; or SENPUKI_API_KEYS)', collect)
       .option('--allowed-origin <origin>', 'origin whose pages may call the API, e.g. https://app.example.com (repeatable; or SENPUKI_ALLOWED_ORIGINS)', collect)
-      .option('--allowed-host <name>', 'Host name answered without API keys besides localhost (repeatable; or SENPUKI_ALLOWED_HOSTS)', collect),
+      .option('--allowed-host <name>', 'Host name answered without API keys besides localhost (repeatable; or SENPUKI_ALLOWED_HOSTS)', collect)
+      .option('--graphiql', 'serve GraphiQL at the GraphQL path (default: unless NODE_ENV=production; or SENPUKI_GRAPHIQL)')
+      .option('--no-graphiql', 'do not serve GraphiQL'),
   ).action(async (opts: Record<string, unknown>) => {
     const [{ runServe }, { banner }] = await Promise.all([import('./runServe.js'), import('./banner.js')]);
     const running = await runServe(toServeOptions(opts));

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Senpuki } from '../engine/senpuki.js';
 import type { Worker } from '../engine/worker.js';
-import { serverConfigFromEnv, type ServerConfig } from '../http/config.js';
+import { graphiqlEnabled, serverConfigFromEnv, type ServerConfig } from '../http/config.js';
 import { createEngine } from '../http/createEngine.js';
 import { startServer, type SenpukiServer } from '../http/startServer.js';
 import { startMetricsServer, type MetricsServer } from '../http/metricsServer.js';
@@ -27,6 +27,8 @@ export interface ServeOptions {
   /** `worker` only: serve /metrics and /healthz on this port. */
   metricsPort?: number;
   metricsHost?: string;
+  /** Serve GraphiQL (default: SENPUKI_GRAPHIQL, else unless NODE_ENV is production). */
+  graphiql?: boolean;
   logger: Logger;
 }
 
@@ -39,6 +41,8 @@ export interface Running {
   metrics?: MetricsServer;
   /** Example arguments the functions modules exported, by function name (for the banner and the dashboard). */
   exampleArgs: Record<string, unknown[]>;
+  /** Whether the server serves GraphiQL. */
+  graphiql: boolean;
   /** Drains the worker, closes the server, then the engine. Idempotent. */
   stop(): Promise<void>;
 }
@@ -69,10 +73,12 @@ async function startEngine(options: ServeOptions, envConfig: ServerConfig) {
 export async function runServe(options: ServeOptions, env: NodeJS.ProcessEnv = process.env): Promise<Running> {
   const envConfig = serverConfigFromEnv(env);
   const { senpuki, worker, loaded } = await startEngine(options, envConfig);
+  const graphiql = graphiqlEnabled({ graphiql: options.graphiql ?? envConfig.graphiql }, env);
   let server: SenpukiServer;
   try {
     server = await startServer({
       ...envConfig,
+      graphiql,
       senpuki,
       host: options.host ?? envConfig.host,
       port: options.port ?? envConfig.port,
@@ -87,7 +93,7 @@ export async function runServe(options: ServeOptions, env: NodeJS.ProcessEnv = p
     await senpuki.close();
     throw error;
   }
-  return running(senpuki, worker, server, loaded.exampleArgs);
+  return running(senpuki, worker, server, loaded.exampleArgs, graphiql);
 }
 
 /** `senpuki worker`: a worker process without the HTTP server. */
@@ -103,7 +109,7 @@ export async function runWorker(options: ServeOptions, env: NodeJS.ProcessEnv = 
       throw error;
     }
   }
-  return running(senpuki, worker, undefined, loaded.exampleArgs, metrics);
+  return running(senpuki, worker, undefined, loaded.exampleArgs, false, metrics);
 }
 
 function running(
@@ -111,6 +117,7 @@ function running(
   worker: Worker | undefined,
   server: SenpukiServer | undefined,
   exampleArgs: Record<string, unknown[]>,
+  graphiql: boolean,
   metrics?: MetricsServer,
 ): Running {
   let stopping: Promise<void> | undefined;
@@ -120,6 +127,7 @@ function running(
     server,
     metrics,
     exampleArgs,
+    graphiql,
     stop() {
       stopping ??= (async () => {
         await worker?.stop();

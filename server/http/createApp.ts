@@ -22,10 +22,12 @@ import {
   DEFAULT_METRICS_PATH,
   DEFAULT_TOKEN_TTL_MS,
   DEFAULT_WS_KEEP_ALIVE_MS,
+  graphiqlEnabled,
   type ServerConfig,
   type ServerLimits,
 } from './config.js';
 import { attachGraphQLWs, type GraphQLWsHandle } from './graphqlWs.js';
+import { renderOfflineGraphiQL } from './offlineGraphiQL.js';
 import { ReadTokens } from './readTokens.js';
 import { OriginPolicy } from './originPolicy.js';
 import { useAuth } from './useAuth.js';
@@ -207,7 +209,8 @@ export function createGraphQLApp(config: GraphQLAppConfig): GraphQLApp {
     // Yoga keys its parse caches by the whole query text: bounded here by total size, and no
     // entry for an outsized text, so distinct large queries cannot pile up in memory.
     parserAndValidationCache: { documentCache: boundedTextCache(), errorCache: boundedTextCache() },
-    graphiql: (config.graphiql ?? process.env.NODE_ENV !== 'production') ? { title: 'Senpuki GraphiQL', subscriptionsProtocol: 'WS' } : false,
+    graphiql: graphiqlEnabled(config) ? { title: 'Senpuki GraphiQL', subscriptionsProtocol: 'WS' } : false,
+    renderGraphiQL: renderOfflineGraphiQL,
     maskedErrors: { maskError },
     logging: {
       debug: (...args: unknown[]) => logger.debug(args.map(String).join(' ')),
