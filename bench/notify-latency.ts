@@ -113,7 +113,7 @@ async function measureCommitToWaiter(notifications: NotificationBackend | undefi
     }
     return latencies;
   } finally {
-    await notifications?.close();
+    await notifications?.close?.();
     await store.db.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
     await store.close();
   }

@@ -112,7 +112,7 @@ async function measureGraphQL(serverBackend: NotificationBackend, writerBackend:
     await client.dispose();
     await server.close();
     await senpuki.close();
-    await writerBackend.close();
+    await writerBackend.close?.();
     await writerStore.close();
     await dropSchema(schema);
   }

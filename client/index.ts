@@ -23,6 +23,7 @@ export type {
   SignalDelivery,
   Task,
   TaskState,
+  Worker,
 } from './types.js';
 export { DEFAULT_EXECUTION_LIST_SIZE, matchesFilter, mergeExecutionList } from './executionList.js';
 export type { ExecutionListOptions, ExecutionListSnapshot } from './executionList.js';

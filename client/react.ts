@@ -92,7 +92,9 @@ export function useExecutions(filter?: ExecutionFilter, options: UseExecutionsOp
   let status: LiveStatus;
   if (error) status = 'error';
   else if (subscription.stale) status = 'reconnecting';
-  else if (data && subscription.fetching) status = 'live';
+  // urql's `fetching` is true only until a subscription's first result: a list that has had
+  // changes is live as long as nothing above says otherwise.
+  else if (data && (subscription.fetching || changes !== undefined)) status = 'live';
   else status = 'connecting';
   return { data, status, error: error ? fromCombinedError(error) : undefined };
 }

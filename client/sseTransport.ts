@@ -34,7 +34,8 @@ export function createSseTransport(options: SseTransportOptions): SubscriptionTr
           body: JSON.stringify({ query: request.query, operationName: request.operationName, variables: request.variables, extensions: request.extensions }),
           signal: controller.signal,
         });
-        if (!response.ok || !response.body || !(response.headers.get('content-type') ?? '').includes('text/event-stream')) {
+        // A stream with a 4xx status still carries the error event that says why (an unknown id, a forbidden one).
+        if (!response.body || !(response.headers.get('content-type') ?? '').includes('text/event-stream')) {
           const body = (await response.json().catch(() => undefined)) as { errors?: unknown[] } | undefined;
           if (Array.isArray(body?.errors) && body.errors.length > 0) return sink.error(body.errors);
           return sink.error(new HttpStatusError(response.status));

@@ -118,10 +118,15 @@ export async function* taskListUpdates(client: TaskListSource, executionId: stri
     for (;;) {
       if (failure) throw failure.error;
       if (execution && listed && changed) {
-        changed = false;
         const list = tasks.list();
-        yield { execution, tasks: list, counts: countTasks(list) };
-        continue; // more may have come while the consumer had the snapshot
+        const counts = countTasks(list);
+        // A terminal execution's row can arrive before its last tasks' changes: wait for those
+        // (its task stream ends after them) rather than show "completed" with 3/4 tasks done.
+        if (!(execution.terminal && counts.finished < counts.total && running > 0)) {
+          changed = false;
+          yield { execution, tasks: list, counts };
+          continue; // more may have come while the consumer had the snapshot
+        }
       }
       if (running === 0 && listed) return;
       await new Promise<void>((resolve) => (wake = resolve));

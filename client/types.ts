@@ -1,4 +1,4 @@
-import type { ExecutionFields, FunctionsQuery, TaskFields } from './documents.js';
+import type { ExecutionFields, FunctionsQuery, TaskFields, WorkerFields } from './documents.js';
 import type { ResultOf, VariablesOf } from './graphql.js';
 import type { DeadLetterFields, DeadLettersQuery, DispatchMutation, ExecutionsQuery, SendSignalMutation } from './documents.js';
 
@@ -7,6 +7,9 @@ export type Execution = ResultOf<typeof ExecutionFields>;
 
 /** One step of an execution; `parentId` is null for the root task. */
 export type Task = ResultOf<typeof TaskFields>;
+
+/** A live worker process: what it serves (queues, tags, functions) and how busy it is. */
+export type Worker = ResultOf<typeof WorkerFields>;
 
 /** A durable function the server can dispatch. */
 export type DurableFunction = ResultOf<typeof FunctionsQuery>['functions'][number];

@@ -12,6 +12,8 @@ export type SenpukiErrorCode =
   | 'EXECUTION_TIMED_OUT'
   | 'EXECUTION_CANCELLED'
   | 'STORE_LOCKED'
+  /** A limit of the server was reached (open subscriptions); the message names it. */
+  | 'LIMIT_EXCEEDED'
   /** The store could not be reached just now; the same request may succeed in a moment. */
   | 'UNAVAILABLE'
   | 'INTERNAL';

@@ -103,7 +103,7 @@ describe('the senpuki CLI against a server started with --functions', () => {
     assert.match(listed.stdout, new RegExp(`^${id}\\s+greet\\s+completed`, 'm'));
   });
 
-  it('signal reaches the waiting function, and cancel --wait exits 3', async () => {
+  it('signal reaches the waiting function, and cancel --wait exits 0 once the cancel took effect (a requested cancel is success)', async () => {
     const waiting = (await runCli(['dispatch', 'waitForGo'], env)).stdout.trim();
     const signalled = await runCli(['signal', waiting, 'go', '{"by":"ana"}'], env);
     assert.equal(signalled.code, 0, signalled.stderr);
@@ -113,8 +113,49 @@ describe('the senpuki CLI against a server started with --functions', () => {
 
     const doomed = (await runCli(['dispatch', 'waitForGo'], env)).stdout.trim();
     const cancelled = await runCli(['cancel', doomed, '--wait'], env);
-    assert.equal(cancelled.code, 3, cancelled.stderr);
+    assert.equal(cancelled.code, 0, cancelled.stderr);
     assert.match(cancelled.stderr, /✗ cancelled after/);
+    const watchedCancelled = await runCli(['watch', doomed], env);
+    assert.equal(watchedCancelled.code, 3, 'watch still reports a cancelled execution with 3');
+  });
+
+  it('--json prints states as tables and --state write them (completed, timed_out), tasks included', async () => {
+    const id = (await runCli(['dispatch', 'greet', '["jo"]', '--wait'], env)).stderr.match(/dispatched greet (\S+)/)![1]!;
+    const listed = await runCli(['executions', '--function', 'greet', '--state', 'completed', '--json'], env);
+    assert.equal(listed.code, 0, listed.stderr);
+    const rows = JSON.parse(listed.stdout) as Array<{ id: string; state: string }>;
+    assert.equal(rows.find((row) => row.id === id)?.state, 'completed');
+    const shown = JSON.parse((await runCli(['show', id, '--json'], env)).stdout) as { state: string; tasks: Array<{ state: string }> };
+    assert.equal(shown.state, 'completed');
+    assert.deepEqual([...new Set(shown.tasks.map((task) => task.state))], ['completed']);
+  });
+
+  it('dlq discard removes a dead letter; the list no longer shows it', async () => {
+    await runCli(['dispatch', 'refuse', '["gone"]', '--wait'], env);
+    const letters = JSON.parse((await runCli(['dlq', 'list', '--function', 'refuse', '--json'], env)).stdout) as Array<{ id: string; error: { message: string } }>;
+    const letter = letters.find((item) => item.error.message === 'gone')!;
+    const discarded = await runCli(['dlq', 'discard', letter.id], env);
+    assert.equal(discarded.code, 0, discarded.stderr);
+    assert.equal(discarded.stdout.trim(), `discarded ${letter.id}`);
+    const after = JSON.parse((await runCli(['dlq', 'list', '--function', 'refuse', '--json'], env)).stdout) as Array<{ id: string }>;
+    assert.equal(after.some((item) => item.id === letter.id), false);
+    const again = await runCli(['dlq', 'discard', letter.id], env);
+    assert.equal(again.code, 4, 'a dead letter that is gone is bad input');
+    assert.match(again.stderr, /No dead letter/);
+  });
+
+  it('workers lists the server\'s worker; show says why an execution no worker takes is waiting', async () => {
+    const listed = await runCli(['workers'], env);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, /^WORKER\s+BUSY\s+QUEUES/m);
+    assert.match(listed.stdout, /\s0\/4\s+default\s+any\s+4\s/);
+    const workers = JSON.parse((await runCli(['workers', '--json'], env)).stdout) as Array<{ concurrency: number; functions: string[] }>;
+    assert.equal(workers.length, 1);
+    assert.deepEqual([workers[0]!.concurrency, [...workers[0]!.functions].sort()], [4, ['greet', 'refuse', 'shout', 'waitForGo']]);
+    const id = (await runCli(['dispatch', 'greet', '["x"]', '--queue', 'nowhere'], env)).stdout.trim();
+    const shown = await runCli(['show', id], env);
+    assert.match(shown.stdout, /waiting\s+No live worker takes queue "nowhere" \(live workers take: default\)/);
+    await runCli(['cancel', id], env);
   });
 
   it('bad input exits 4 with a message that says what to fix', async () => {

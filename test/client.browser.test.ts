@@ -17,12 +17,22 @@ const REACT_APP = `
 import { createElement as h } from 'react';
 import { createRoot } from 'react-dom/client';
 import { createSenpukiClient } from './index.js';
-import { SenpukiProvider, useExecution } from './react.js';
+import { SenpukiProvider, useExecution, useExecutions } from './react.js';
 
 function Status({ id }) {
   const { data, status } = useExecution(id);
   return h('p', { id: 'status' }, status + ':' + (data ? data.state : '-'));
 }
+
+function List({ tag }) {
+  const { data, status } = useExecutions({ tag });
+  return h('p', { id: 'list' }, status + ':' + (data ? data.map((execution) => execution.state).join(',') : '-'));
+}
+
+window.mountList = (url, tag) => {
+  const client = createSenpukiClient({ url });
+  createRoot(document.getElementById('list-root')).render(h(SenpukiProvider, { client }, h(List, { tag })));
+};
 
 window.mount = (url, id, token) => {
   const client = createSenpukiClient({ url, token });
@@ -30,7 +40,7 @@ window.mount = (url, id, token) => {
 };
 `;
 
-const PAGE = `<!doctype html><html><body><div id="root"></div>
+const PAGE = `<!doctype html><html><body><div id="root"></div><div id="list-root"></div>
 <script type="module">
   import * as sdk from '/sdk.js';
   window.sdk = sdk;
@@ -67,8 +77,9 @@ describe('SDK in headless Chromium', { skip }, () => {
   const pageErrors: string[] = [];
 
   before(async () => {
-    sdk = await startSdkServer();
     page = await startPageServer();
+    // The page is on another origin than the API, as a front end usually is: allowed by name.
+    sdk = await startSdkServer({ allowedOrigins: [new URL(page.url).origin] });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
@@ -131,6 +142,25 @@ describe('SDK in headless Chromium', { skip }, () => {
       await tab.waitForFunction(() => document.getElementById('status')?.textContent === 'live:RUNNING');
       sdk.gates.open('browser-react');
       await tab.waitForFunction(() => document.getElementById('status')?.textContent === 'done:COMPLETED');
+      assert.deepEqual(pageErrors, []);
+    } finally {
+      await tab.close();
+    }
+  });
+
+  it('keeps a live list live while its rows change (useExecutions)', async () => {
+    const tab = await openPage();
+    const listText = () => tab.evaluate(() => document.getElementById('list')?.textContent ?? '');
+    try {
+      await tab.evaluate(({ url }) => (window as unknown as { mountList: Function }).mountList(url, 'browser-list'), { url: sdk.graphqlUrl });
+      await tab.waitForFunction(() => document.getElementById('list')?.textContent === 'live:');
+      await sdk.client().dispatch('gated', ['browser-list-1'], { tags: ['browser-list'] });
+      await waitFor(async () => /^live:RUNNING$/.test(await listText()), { message: 'the first row, running' });
+      await sdk.client().dispatch('gated', ['browser-list-2'], { tags: ['browser-list'] });
+      await waitFor(async () => /^live:RUNNING,RUNNING$/.test(await listText()), { message: 'the second row, running, with the list still live' });
+      sdk.gates.open('browser-list-1');
+      sdk.gates.open('browser-list-2');
+      await waitFor(async () => (await listText()) === 'live:COMPLETED,COMPLETED', { message: 'both rows completed, the list still live' });
       assert.deepEqual(pageErrors, []);
     } finally {
       await tab.close();

@@ -170,6 +170,23 @@ describe('SDK against a real server', () => {
     assert.deepEqual(recording.sent.filter((name) => name === 'ExecutionTasks'), ['ExecutionTasks'], 'one read, for the first snapshot');
   });
 
+  it('taskListUpdates never shows a finished execution with unfinished tasks (its row can arrive before theirs)', async () => {
+    const client = sdk.client();
+    for (let round = 0; round < 8; round++) {
+      const { executionId } = await client.dispatch('steps', [3, 0]);
+      const inconsistent: string[] = [];
+      let last;
+      for await (const snapshot of client.taskListUpdates(executionId)) {
+        last = snapshot;
+        if (snapshot.execution.terminal && snapshot.counts.finished < snapshot.counts.total) {
+          inconsistent.push(`${snapshot.execution.state} with ${snapshot.counts.finished}/${snapshot.counts.total}`);
+        }
+      }
+      assert.deepEqual(inconsistent, []);
+      assert.deepEqual([last!.execution.state, last!.counts.finished, last!.counts.total], ['COMPLETED', 4, 4]);
+    }
+  });
+
   it('rejects with a GraphQL SenpukiClientError carrying extensions.code, and tells network errors apart', async () => {
     const client = sdk.client();
     await assert.rejects(client.execution('7d444840-9dc0-11d1-b245-5ffdce74fad2'), (error: unknown) => {

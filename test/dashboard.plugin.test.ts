@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { DASHBOARD_CONFIG_META, useDashboard } from '../server/http/useDashboard.js';
 import { openTestApp, type TestApp } from './helpers/graphqlApp.js';
 
-const BASE = 'http://senpuki.test';
+const BASE = 'http://localhost';
 
 describe('the dashboard plugin', () => {
   let test: TestApp;

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { waitFor } from './helpers/conditions.js';
 import { FaultCluster } from './helpers/faultCluster.js';
+import { followToEnd } from './helpers/liveFollow.js';
 import { redisUrl, requirePostgres, requireRedis } from './helpers/services.js';
 
 /** Terminates every backend of the cluster `times` times, `everyMs` apart, while work runs. */
@@ -22,17 +23,7 @@ for (const backend of ['redis', 'postgres'] as const) {
       const cluster = await FaultCluster.start({ redisUrl: backend === 'redis' ? redisUrl : undefined });
       try {
         const ids = await cluster.dispatchFanOuts(4, 30, 40);
-        const live = cluster.client();
-        const finals = ids.map(async (id) => {
-          const versions: number[] = [];
-          let last;
-          for await (const execution of live.executionUpdates(id)) {
-            versions.push(execution.version);
-            last = execution;
-          }
-          return { state: last?.state, versions };
-        });
-        const settled = Promise.allSettled(finals);
+        const followed = ids.flatMap((id) => [followToEnd(cluster.client('ws'), id), followToEnd(cluster.client('sse'), id)]);
         await waitFor(async () => (await cluster.runs()).some((run) => run.event === 'done'), { message: 'children to start running' });
         const terminated = await terminateRepeatedly(cluster, 8, 300);
         assert.ok(terminated >= 8, `backends were terminated (${terminated})`);
@@ -47,11 +38,10 @@ for (const backend of ['redis', 'postgres'] as const) {
         const starts = runs.filter((run) => run.event === 'start');
         assert.equal(starts.length, 4 * 30, 'every child started once');
         assert.equal(new Set(starts.map((run) => run.key)).size, 4 * 30);
-        for (const outcome of await settled) {
-          assert.equal(outcome.status, 'fulfilled', String((outcome as PromiseRejectedResult).reason));
-          const { state, versions } = (outcome as PromiseFulfilledResult<{ state?: string; versions: number[] }>).value;
-          assert.equal(state, 'COMPLETED');
-          for (let i = 1; i < versions.length; i++) assert.ok(versions[i]! > versions[i - 1]!, `versions increase: ${versions.join(',')}`);
+        for (const outcome of await Promise.all(followed)) {
+          assert.equal(outcome.error, undefined, String(outcome.error));
+          assert.equal(outcome.state, 'COMPLETED');
+          for (let i = 1; i < outcome.versions.length; i++) assert.ok(outcome.versions[i]! > outcome.versions[i - 1]!, `versions increase: ${outcome.versions.join(',')}`);
         }
       } finally {
         const codes = await cluster.close();

@@ -233,7 +233,7 @@ describe('GraphQL queries and mutations over HTTP', () => {
       [`{ task(id: "${UNKNOWN_ID}") { id } }`, undefined, 'NOT_FOUND', /No task with id/],
       [DISPATCH, { input: { function: 'nope' } }, 'NOT_FOUND', /No durable function named "nope".*registered: approval, doomed, flaky, idle, leaf, tree/],
       [DISPATCH, { input: { function: 'leaf', args: { n: 1 } } }, 'BAD_USER_INPUT', /args must be a JSON array of the arguments of leaf/],
-      [DISPATCH, { input: { function: 'leaf', args: ['x'.repeat(1024 * 1024 + 10)] } }, 'BAD_USER_INPUT', /args are \d+ bytes of JSON; this server accepts at most 1048576/],
+      [DISPATCH, { input: { function: 'leaf', args: ['x'.repeat(1024 * 1024 + 10)] } }, 'BAD_USER_INPUT', /args are \d+ bytes of JSON; the limit is 1048576/],
       [DISPATCH, { input: { function: 'leaf', args: [1], delay: 'soon' } }, 'BAD_USER_INPUT', /Duration must be a number of milliseconds or a string like "500ms"/],
       [DISPATCH, { input: { function: 'leaf', args: [1], priority: 10_000_000 } }, 'BAD_USER_INPUT', /priority must be an integer between/],
       [`query($n: Int) { executions(first: $n) { totalCount } }`, { n: 5000 }, 'BAD_USER_INPUT', /executions\(first:\) must be an integer from 1 to 200/],
@@ -277,14 +277,14 @@ describe('GraphQL queries and mutations over HTTP', () => {
     assert.equal(introspection.body.errors, undefined);
 
     const big = JSON.stringify({ query: `{ functions { name } }`, variables: { pad: 'x'.repeat(3 * 1024 * 1024) } });
-    const response = await t.app.yoga.fetch('http://senpuki.test/graphql', { method: 'POST', headers: { 'content-type': 'application/json' }, body: big });
+    const response = await t.app.yoga.fetch('http://localhost/graphql', { method: 'POST', headers: { 'content-type': 'application/json' }, body: big });
     assert.equal(response.status, 413);
     const payload = (await response.json()) as any;
     assert.equal(payload.errors[0].extensions.code, 'PAYLOAD_TOO_LARGE');
     assert.match(payload.errors[0].message, /larger than 2097152 bytes/);
 
     // Without Content-Length (chunked): the limit holds while reading.
-    const chunked = await t.app.yoga.fetch('http://senpuki.test/graphql', {
+    const chunked = await t.app.yoga.fetch('http://localhost/graphql', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: new Blob([big]).stream(),
@@ -294,12 +294,16 @@ describe('GraphQL queries and mutations over HTTP', () => {
   });
 
   it('serves /healthz and /metrics', async () => {
-    const health = await t.app.yoga.fetch('http://senpuki.test/healthz');
+    const health = await t.app.yoga.fetch('http://localhost/healthz');
     assert.equal(health.status, 200);
-    assert.deepEqual(await health.json(), { status: 'ok' });
+    const body = (await health.json()) as { status: string; store: { ok: boolean }; notifications: unknown; workers: unknown[] };
+    assert.equal(body.status, 'ok');
+    assert.equal(body.store.ok, true);
+    assert.deepEqual(body.notifications, { backend: 'memory', connected: true });
     await t.gql(`{ functions { name } }`);
-    const metrics = await (await t.app.yoga.fetch('http://senpuki.test/metrics')).text();
+    const metrics = await (await t.app.yoga.fetch('http://localhost/metrics')).text();
     assert.match(metrics, /senpuki_graphql_operations_total\{type="query",outcome="ok"\} \d+/);
-    assert.match(metrics, /senpuki_graphql_subscriptions_active 0/);
+    assert.match(metrics, /# TYPE senpuki_graphql_subscriptions_active gauge/);
+    assert.match(metrics, /senpuki_notifications_connected 1/);
   });
 });

@@ -111,7 +111,7 @@ describe('MemoryBackend', () => {
     const memory = new MemoryBackend();
     assert.equal(hasChannelListener(memory), true);
     await memory.close();
-    await own.close();
+    await own.close?.();
   });
 
   // Last in the file: if the expiry timer does not hold the event loop, the process runs dry here

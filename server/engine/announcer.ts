@@ -2,6 +2,7 @@ import {
   WORKER_WAKE_CHANNEL,
   executionChannel,
   hasChannelListener,
+  specTaskState,
   taskChannel,
   type ChannelListener,
   type ChannelMessage,
@@ -48,7 +49,7 @@ export class Announcer {
     const sends: Promise<void>[] = [];
     for (const task of changes.tasks) {
       sends.push(
-        task.state === 'completed' ? backend.notifyTaskCompleted(task.id) : backend.notifyTaskUpdated(task.id, task.state),
+        task.state === 'completed' ? backend.notifyTaskCompleted(task.id) : backend.notifyTaskUpdated(task.id, specTaskState(task.state)),
       );
     }
     for (const execution of changes.executions) {
@@ -81,7 +82,8 @@ export class Announcer {
 function messagesOf(changes: Changes, wakeQueues: Set<string>): ChannelMessage[] {
   const messages: ChannelMessage[] = [];
   for (const task of changes.tasks) {
-    messages.push({ channel: taskChannel(task.id), payload: encodeMessage({ task_id: task.id, state: task.state }) });
+    // The spec's task channel knows no `cancelled`: a cancelled task ends its streams as `failed` (as notifyTaskUpdated says it).
+    messages.push({ channel: taskChannel(task.id), payload: encodeMessage({ task_id: task.id, state: specTaskState(task.state) }) });
   }
   for (const execution of changes.executions) {
     messages.push({ channel: executionChannel(execution.id), payload: encodeMessage({ execution_id: execution.id, state: execution.state }) });

@@ -9,11 +9,10 @@ import { ProgressWriter } from './progressWriter.js';
 import { retryTransient } from '../store/transientErrors.js';
 import type { ArgsOf, DurableFunction, Registry, ResultOf } from './registry.js';
 import { TERMINAL_TASK_STATES, type Duration, type Json, type TaskRecord } from './types.js';
-import { describe, toJson, toMs } from './validation.js';
+import { checkName, checkText, describe, toJson, toMs } from './validation.js';
 
 /** Largest JSON size of `ctx.setState(state)`: custom state is overwritten in place, never grows. */
 export const DEFAULT_MAX_CUSTOM_STATE_BYTES = 64 * 1024;
-const NAME_MAX_LENGTH = 200;
 
 export interface SignalWaitOptions {
   /** Throw a SignalTimeoutError when no signal arrives within this long (default: wait forever). */
@@ -157,9 +156,7 @@ export class TaskContext implements Context {
     if (!(Number.isFinite(done) && Number.isFinite(total) && done >= 0 && total >= 0)) {
       throw new ValidationError(`ctx.progress(done, total): both must be finite numbers of at least 0; got ${describe(done)}, ${describe(total)}`);
     }
-    if (message !== undefined && (typeof message !== 'string' || message.length > 1000)) {
-      throw new ValidationError(`ctx.progress message must be a string of at most 1000 characters; got ${describe(message)}`);
-    }
+    if (message !== undefined && message !== '') checkText(message, 'ctx.progress message', 1000);
     this.progressWriter.report({ progress: message === undefined ? { done, total } : { done, total, message } });
   }
 
@@ -295,8 +292,3 @@ export class TaskContext implements Context {
   }
 }
 
-function checkName(name: unknown, what: string): asserts name is string {
-  if (typeof name !== 'string' || name.length === 0 || name.length > NAME_MAX_LENGTH) {
-    throw new ValidationError(`${what} must be a non-empty string of at most ${NAME_MAX_LENGTH} characters; got ${describe(name)}`);
-  }
-}

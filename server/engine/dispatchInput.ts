@@ -3,8 +3,10 @@ import { SenpukiError, ValidationError } from '../errors.js';
 import type { NewExecution } from '../store/store.js';
 import { checkPriority, checkQueue, checkTags, type DurableFunction, type Registry } from './registry.js';
 import type { Duration, Json } from './types.js';
-import { describe, toJson, toMs } from './validation.js';
+import { checkText, describe, toJson, toMs } from './validation.js';
 
+/** Longest idempotency key. */
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 500;
 /** Most executions one `dispatchMany` may start. */
 export const DEFAULT_MAX_DISPATCH_BATCH = 1000;
 /** Item errors a `DispatchBatchError` message spells out (all of them are in `items`). */
@@ -57,16 +59,16 @@ export function toNewExecution(
 ): NewExecution {
   const definition = registry.resolve(fn);
   if (!Array.isArray(args)) {
-    throw new ValidationError(`args must be the list of arguments of ${definition.name}, e.g. [${describe(args)}]`);
+    throw new ValidationError(`args must be a JSON array of the arguments of ${definition.name}, e.g. [${describe(args)}] for a function taking one argument`);
   }
   const json = toJson(args, 'args') as Json[];
   const bytes = Buffer.byteLength(JSON.stringify(json));
   if (bytes > maxArgsBytes) {
-    throw new ValidationError(`args are ${bytes} bytes of JSON; the limit is ${maxArgsBytes} (maxArgsBytes). Store large data elsewhere and pass a reference.`);
+    throw new ValidationError(`args are ${bytes} bytes of JSON; the limit is ${maxArgsBytes} (maxArgsBytes). Store large data elsewhere and pass a reference (an id or a URL).`);
   }
-  if (options.idempotencyKey !== undefined && (typeof options.idempotencyKey !== 'string' || options.idempotencyKey.length === 0 || options.idempotencyKey.length > 500)) {
-    throw new ValidationError(`idempotencyKey must be a non-empty string of at most 500 characters; got ${describe(options.idempotencyKey)}`);
-  }
+  if (options.idempotencyKey !== undefined) checkText(options.idempotencyKey, 'idempotencyKey', MAX_IDEMPOTENCY_KEY_LENGTH);
+  const maxDurationMs = options.maxDuration === undefined ? undefined : toMs(options.maxDuration, 'maxDuration');
+  if (maxDurationMs === 0) throw new ValidationError('maxDuration must be more than 0 (leave it out for no limit)');
   return {
     id: randomUUID(),
     rootTaskId: randomUUID(),
@@ -77,7 +79,7 @@ export function toNewExecution(
     priority: checkPriority(options.priority ?? definition.priority),
     idempotencyKey: options.idempotencyKey,
     delayMs: options.delay === undefined ? 0 : toMs(options.delay, 'delay'),
-    maxDurationMs: options.maxDuration === undefined ? undefined : toMs(options.maxDuration, 'maxDuration'),
+    maxDurationMs,
     maxAttempts: definition.retry.maxAttempts,
   };
 }

@@ -2,7 +2,7 @@ import { ValidationError, NotFoundError } from '../errors.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.js';
 import type { Context } from './context.js';
 import type { Duration, Json } from './types.js';
-import { toMs, describe } from './validation.js';
+import { checkName, describe, toMs } from './validation.js';
 
 export const DEFAULT_QUEUE = 'default';
 const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:\-/]{0,199}$/;
@@ -105,11 +105,14 @@ export function checkQueue(queue: unknown): string {
   return queue;
 }
 
+/** Most tags one execution or function may carry. */
+export const MAX_TAGS = 50;
+
 export function checkTags(tags: unknown): string[] {
-  if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string' && tag.length > 0 && tag.length <= 200)) {
-    throw new ValidationError(`tags must be a list of non-empty strings (at most 200 characters each); got ${describe(tags)}`);
-  }
-  return [...new Set(tags)];
+  if (!Array.isArray(tags)) throw new ValidationError(`tags must be a list of strings; got ${describe(tags)}`);
+  if (tags.length > MAX_TAGS) throw new ValidationError(`At most ${MAX_TAGS} tags are allowed; got ${tags.length}`);
+  tags.forEach((tag, index) => checkName(tag, `tags[${index}]`));
+  return [...new Set(tags as string[])];
 }
 
 export function checkPriority(priority: unknown): number {

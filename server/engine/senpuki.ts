@@ -25,12 +25,16 @@ import {
 } from './registry.js';
 import { toRetentionPolicy, type RetentionOptions } from './retention.js';
 import { sendSignal, type SignalSent } from './signals.js';
-import type { DeadLetterRecord, ExecutionRecord, TaskRecord } from './types.js';
+import type { DeadLetterRecord, ExecutionRecord, TaskRecord, WorkerRecord } from './types.js';
+import { unservedReason } from './workerCoverage.js';
+import { EngineEventHub, type EngineEvents } from './events.js';
 import { assertUuid, describe, toMs } from './validation.js';
 import { Worker, type WorkerOptions } from './worker.js';
 import { timeoutSignal } from './delay.js';
 
 export const DEFAULT_MAX_ARGS_BYTES = 1024 * 1024;
+/** How long `workers()` serves the list it read last. */
+const WORKER_LIST_TTL_MS = 1000;
 
 /** An execution id that remembers the result type of the function it runs. */
 export type ExecutionId<R = unknown> = string & { readonly __result?: R };
@@ -51,6 +55,7 @@ export interface SenpukiOptions extends Partial<PollOptions> {
 }
 
 export type { DispatchItem, DispatchOptions } from './dispatchInput.js';
+export { MAX_IDEMPOTENCY_KEY_LENGTH } from './dispatchInput.js';
 
 export interface WaitOptions {
   /** Reject with a WaitTimeoutError after this long (the execution goes on). */
@@ -90,6 +95,8 @@ export class Senpuki {
   private readonly workers = new Set<Worker>();
   private readonly retention: RetentionOptions | undefined;
   private closing: Promise<void> | undefined;
+  private workerList: { at: number; list: Promise<WorkerRecord[]> } | undefined;
+  private readonly events = new EngineEventHub();
 
   constructor(options: SenpukiOptions) {
     const store = options.store ?? options.backend;
@@ -133,6 +140,14 @@ export class Senpuki {
     return this.poll;
   }
 
+  /**
+   * Listens to what this instance's workers do (tasks started and finished, leases taken back),
+   * for metrics and logs. Listeners run synchronously and must be cheap; returns a remover.
+   */
+  observe(listeners: EngineEvents): () => void {
+    return this.events.add(listeners);
+  }
+
   /** Registers a durable function under `name` (what GraphQL's `dispatch` refers to). */
   durable<A extends unknown[], R>(name: string, body: DurableBody<A, R>, options?: DurableOptions): DurableFunction<A, R> {
     const fn = defineDurable(name, body, options);
@@ -151,9 +166,18 @@ export class Senpuki {
     return execution.id;
   }
 
-  /** Like `dispatch`, returning the execution row and whether this call created it (idempotency). */
-  async submit(fn: DurableFunction | string, args: unknown[], options: DispatchOptions = {}): Promise<{ execution: ExecutionRecord; created: boolean }> {
-    const result = await this.store.createExecution(toNewExecution(this.registry, fn, args, options, this.maxArgsBytes));
+  /**
+   * Like `dispatch`, returning the execution row and whether this call created it (idempotency).
+   * `maxArgsBytes` narrows the engine's limit for this call (a server's own limit).
+   */
+  async submit(
+    fn: DurableFunction | string,
+    args: unknown[],
+    options: DispatchOptions = {},
+    maxArgsBytes = this.maxArgsBytes,
+  ): Promise<{ execution: ExecutionRecord; created: boolean }> {
+    const row = toNewExecution(this.registry, fn, args, options, Math.min(maxArgsBytes, this.maxArgsBytes));
+    const result = await this.store.createExecution(row);
     if (result.created) await this.announcer.announce(dispatchChanges([result.execution], [options]));
     return result;
   }
@@ -169,8 +193,8 @@ export class Senpuki {
   }
 
   /** Like `dispatchMany`, returning each execution row and whether this call created it. */
-  async submitMany(items: DispatchItem[]): Promise<Array<{ execution: ExecutionRecord; created: boolean }>> {
-    const rows = toNewExecutions(this.registry, items, this.maxArgsBytes);
+  async submitMany(items: DispatchItem[], maxArgsBytes = this.maxArgsBytes): Promise<Array<{ execution: ExecutionRecord; created: boolean }>> {
+    const rows = toNewExecutions(this.registry, items, Math.min(maxArgsBytes, this.maxArgsBytes));
     if (rows.length === 0) return [];
     const results = await this.store.createExecutions(rows);
     const created = results.flatMap((result, i) => (result.created ? [{ execution: result.execution, options: items[i]!.options ?? {} }] : []));
@@ -286,9 +310,31 @@ export class Senpuki {
     return this.store.purgeExpired(policy.ages, policy.batchSize);
   }
 
+  /**
+   * The live workers of every process on this store (seen within the last few seconds), oldest
+   * first. Read at most once a second per process, however many callers ask.
+   */
+  liveWorkers(): Promise<WorkerRecord[]> {
+    const now = Date.now();
+    if (!this.workerList || now - this.workerList.at > WORKER_LIST_TTL_MS) {
+      const list = this.store.listWorkers();
+      this.workerList = { at: now, list };
+      list.catch(() => {
+        if (this.workerList?.list === list) this.workerList = undefined;
+      });
+    }
+    return this.workerList.list;
+  }
+
+  /** Why no live worker will take this pending execution (undefined when one can, or it is not pending). */
+  async unservedReason(execution: ExecutionRecord, detail = true): Promise<string | undefined> {
+    if (execution.state !== 'pending') return undefined;
+    return unservedReason({ queue: execution.queue, tags: execution.tags, functionName: execution.functionName }, await this.liveWorkers(), detail);
+  }
+
   /** For liveness/readiness probes: a store ping and the state of this instance's workers. */
   health(): Promise<SenpukiHealth> {
-    return checkHealth(this.store, this.workers);
+    return checkHealth(this.store, this.workers, this.notifications);
   }
 
   /** Starts a worker in this process; resolves once it is claiming. */
@@ -305,6 +351,7 @@ export class Senpuki {
     const worker = new Worker(
       {
         runtime: { store: this.store, feed: this.feed, announcer: this.announcer, registry: this.registry },
+        events: this.events,
         notifications: this.notifications,
         pushReachesAllWriters: this.pushReachesAllWriters,
         poll: this.poll,
@@ -323,9 +370,12 @@ export class Senpuki {
   /** Stops this instance's workers, then closes the notification backend and the store it was given. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      await Promise.all([...this.workers].map((worker) => worker.stop()));
-      await this.notifications.close();
-      await this.store.close();
+      try {
+        await Promise.all([...this.workers].map((worker) => worker.stop()));
+        await this.notifications.close?.();
+      } finally {
+        await this.store.close();
+      }
     })();
     return this.closing;
   }

@@ -3,7 +3,7 @@ import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import type { Announcer } from './announcer.js';
 import type { Json } from './types.js';
-import { assertUuid, describe, toJson } from './validation.js';
+import { assertUuid, checkName, toJson } from './validation.js';
 
 /** What `sendSignal` did with the signal. */
 export interface SignalSent {
@@ -23,9 +23,7 @@ export async function sendSignal(
   payload: unknown,
 ): Promise<SignalSent> {
   assertUuid(executionId, 'execution id');
-  if (typeof name !== 'string' || name.length === 0 || name.length > 200) {
-    throw new ValidationError(`A signal name must be a non-empty string of at most 200 characters; got ${describe(name)}`);
-  }
+  checkName(name, 'A signal name');
   const json = toJson(payload === undefined ? null : payload, 'signal payload') as Json;
   const bytes = Buffer.byteLength(JSON.stringify(json));
   if (bytes > deps.maxPayloadBytes) {

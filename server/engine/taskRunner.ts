@@ -3,12 +3,15 @@ import type { Logger } from 'pino';
 import { TaskAbortedError, toStoredError } from '../errors.js';
 import type { ClaimedTask, TaskOutcome } from '../store/store.js';
 import { TaskContext, type TaskRuntime } from './context.js';
+import type { TaskRunOutcome } from './events.js';
 import { argsHash } from './resultCache.js';
 import { isTransientStoreError, retryTransient } from '../store/transientErrors.js';
 import { isRetryable, retryDelayMs } from './retry.js';
 import type { Semaphore } from './semaphore.js';
 import type { TaskSettler } from './taskSettler.js';
 import { toJson } from './validation.js';
+
+const RUN_OUTCOMES: Record<TaskOutcome['kind'], TaskRunOutcome> = { completed: 'completed', failed: 'failed', retry: 'retried', released: 'released' };
 
 /** A task this worker is running, with what it takes to abort it. */
 export interface RunningTask {
@@ -20,6 +23,8 @@ export interface RunningTask {
   executed: Promise<void>;
   /** Settles when the task's outcome has been written (or fenced off). */
   done: Promise<void>;
+  /** How the run ended, once `done` settles (`abandoned`: the lease was lost, nothing written). */
+  outcome?: TaskRunOutcome;
 }
 
 /**
@@ -110,6 +115,7 @@ export function runTask(deps: RunTaskDeps, task: ClaimedTask, slotHeld: boolean)
     try {
       await slot.acquire();
       outcome = await execute(deps, task, controller.signal, slot);
+      running.outcome = outcome ? RUN_OUTCOMES[outcome.kind] : 'abandoned';
     } finally {
       // The function is done: its slot may run the next task while this outcome is written (the
       // task stays running, leased and heartbeated, in the store and here until it is).

@@ -130,3 +130,22 @@ export interface DeadLetterRecord {
 
 /** `'10m'`, `'1.5s'`, `'2 hours'` or a number of milliseconds. */
 export type Duration = number | string;
+
+/** A worker as it records itself (see `senpuki_workers`): what it serves and how busy it is. */
+export interface WorkerRecord {
+  id: string;
+  host: string;
+  pid: number;
+  queues: string[];
+  /** Only tasks sharing one of these tags; undefined for any task. */
+  tags: string[] | undefined;
+  /** Functions registered in its process. */
+  functions: string[];
+  concurrency: number;
+  /** Tasks holding a slot. */
+  running: number;
+  /** Orchestrators waiting in memory, holding no slot. */
+  suspended: number;
+  startedAt: Date;
+  lastSeenAt: Date;
+}

@@ -11,6 +11,42 @@ export function assertUuid(id: unknown, what: string): asserts id is string {
   }
 }
 
+/** Longest name accepted anywhere (functions, queues, tags, signals, counters). */
+export const MAX_NAME_LENGTH = 200;
+/** Deepest nesting of arrays and objects in arguments, results, payloads and state. */
+export const MAX_JSON_DEPTH = 64;
+
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
+// With the u flag a well-formed pair is one code point, so only a lone half matches.
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
+/** Why `text` cannot be stored as it is (undefined when it can): Postgres holds no NUL, and a lone surrogate is not Unicode. */
+export function unstorableText(text: string): string | undefined {
+  if (text.includes('\u0000')) return 'contains a NUL character (\\u0000), which Postgres cannot store';
+  if (LONE_SURROGATE.test(text)) return 'contains a lone surrogate (half of a UTF-16 pair), which is not valid Unicode';
+  return undefined;
+}
+
+/** Checks a name: 1 to MAX_NAME_LENGTH characters, no control characters. */
+export function checkName(name: unknown, what: string): string {
+  if (typeof name !== 'string' || name.length === 0 || name.length > MAX_NAME_LENGTH) {
+    throw new ValidationError(`${what} must be a non-empty string of at most ${MAX_NAME_LENGTH} characters; got ${describe(name)}`);
+  }
+  const problem = unstorableText(name) ?? (CONTROL_CHARACTER.test(name) ? 'contains a control character (a newline, tab, escape …)' : undefined);
+  if (problem) throw new ValidationError(`${what} ${problem}; got ${describe(name)}`);
+  return name;
+}
+
+/** Checks free text (an idempotency key, a filter value): a string Postgres can store, of at most `maxLength` characters. */
+export function checkText(text: unknown, what: string, maxLength: number): string {
+  if (typeof text !== 'string' || text.length === 0 || text.length > maxLength) {
+    throw new ValidationError(`${what} must be a non-empty string of at most ${maxLength} characters; got ${describe(text)}`);
+  }
+  const problem = unstorableText(text);
+  if (problem) throw new ValidationError(`${what} ${problem}; got ${describe(text)}`);
+  return text;
+}
+
 /** Longest duration accepted anywhere (sleeps, delays, timeouts): ten years. */
 export const MAX_DURATION_MS = 10 * 365 * 24 * 3_600_000;
 
@@ -27,17 +63,21 @@ export function toMs(duration: Duration, what: string): number {
 
 /**
  * Checks that `value` survives a JSON round trip unchanged in meaning (no functions, undefined
- * members, NaN, BigInt, class instances or cycles) and returns its JSON form.
+ * members, NaN, BigInt, class instances or cycles), that Postgres can store it (no NUL, no lone
+ * surrogates) and that it nests at most MAX_JSON_DEPTH levels; returns its JSON form.
  */
 export function toJson(value: unknown, what: string): Json {
-  const problem = findNonJson(value, what, new Set());
+  const problem = findNonJson(value, what, new Set(), 0);
   if (problem) throw new ValidationError(`${problem}. Arguments and results must be JSON: plain objects, arrays, strings, finite numbers, booleans and null.`);
   return value as Json;
 }
 
-function findNonJson(value: unknown, path: string, seen: Set<object>): string | undefined {
+function findNonJson(value: unknown, path: string, seen: Set<object>, depth: number): string | undefined {
   switch (typeof value) {
-    case 'string':
+    case 'string': {
+      const problem = unstorableText(value);
+      return problem && `${path} ${problem}`;
+    }
     case 'boolean':
       return undefined;
     case 'number':
@@ -45,11 +85,12 @@ function findNonJson(value: unknown, path: string, seen: Set<object>): string | 
     case 'object': {
       if (value === null) return undefined;
       if (seen.has(value)) return `${path} refers back to itself (a cycle)`;
+      if (depth >= MAX_JSON_DEPTH) return `${path} nests arrays or objects deeper than ${MAX_JSON_DEPTH} levels`;
       seen.add(value);
       try {
         if (Array.isArray(value)) {
           for (let i = 0; i < value.length; i++) {
-            const problem = findNonJson(value[i], `${path}[${i}]`, seen);
+            const problem = findNonJson(value[i], `${path}[${i}]`, seen, depth + 1);
             if (problem) return problem;
           }
           return undefined;
@@ -60,7 +101,9 @@ function findNonJson(value: unknown, path: string, seen: Set<object>): string | 
           return `${path} is a ${proto?.constructor?.name ?? 'class'} instance, not a plain object`;
         }
         for (const [key, member] of Object.entries(value)) {
-          const problem = findNonJson(member, `${path}.${key}`, seen);
+          const keyProblem = unstorableText(key);
+          if (keyProblem) return `the key ${describe(key)} of ${path} ${keyProblem}`;
+          const problem = findNonJson(member, `${path}.${key}`, seen, depth + 1);
           if (problem) return problem;
         }
         return undefined;

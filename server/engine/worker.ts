@@ -24,11 +24,13 @@ import { ABORTING_STATES, ExecutionWatchers } from './executionWatchers.js';
 import { RetentionRunner, toRetentionPolicy, type RetentionOptions } from './retention.js';
 import { delay, delayOrWake, yieldToEventLoop } from './delay.js';
 import { Semaphore } from './semaphore.js';
+import type { EngineEventHub } from './events.js';
 import { runTask, type RunningTask } from './taskRunner.js';
 import { TaskSettler } from './taskSettler.js';
 import { WorkSignal } from './workSignal.js';
 import { DEFAULT_MAX_LEASE_LOSSES, DEFAULT_WORKER_PRESENCE_INTERVAL_MS, type WorkerPresence } from '../store/store.js';
 import type { PollOptions } from '../realtime/changeFeed.js';
+import { isConnected } from '../realtime/channelWatch.js';
 
 export const DEFAULT_CONCURRENCY = 10;
 export const DEFAULT_LEASE_MS = 30_000;
@@ -72,6 +74,7 @@ export interface WorkerHealth {
 
 export interface WorkerDeps {
   runtime: Omit<TaskRuntime, 'suspend' | 'workerId'>;
+  events: EngineEventHub;
   notifications: NotificationBackend | undefined;
   pushReachesAllWriters: boolean;
   poll: PollOptions;
@@ -162,12 +165,14 @@ export class Worker {
       queues: this.options.queues,
       tags: this.options.tags,
       concurrency: this.options.concurrency,
+      functions: this.deps.functionNames(),
     });
     this.presence = presence;
     let failing = false;
     const beat = async (first: boolean) => {
       try {
-        await (first ? presence.start() : presence.beat(this.running.size));
+        const { running, suspended } = this.health();
+        await (first ? presence.start() : presence.beat({ running, suspended, functions: this.deps.functionNames() }));
         if (failing) this.deps.logger.info({ workerId: this.id }, 'worker presence recorded again');
         failing = false;
       } catch (error) {
@@ -295,7 +300,9 @@ export class Worker {
         await yieldToEventLoop();
         continue;
       }
-      let waitMs = this.deps.pushReachesAllWriters && this.stopWakeListener ? this.deps.poll.pollMaxIntervalMs : idleMs;
+      // Push may stand in for polling only while the backend is connected: wake-ups sent during an outage are lost.
+      const pushed = this.deps.pushReachesAllWriters && this.stopWakeListener !== undefined && isConnected(this.deps.notifications);
+      let waitMs = pushed ? this.deps.poll.pollMaxIntervalMs : idleMs;
       if (limit > 0) {
         const dueMs = await this.deps.runtime.store
           .msUntilNextDue({
@@ -335,9 +342,16 @@ export class Worker {
     );
     this.running.set(task.id, running);
     this.executions.watch(task.executionId);
+    const { events } = this.deps;
+    const startedAt = performance.now();
+    const waitedMs = task.attempt === 1 && task.startedAt ? Math.max(0, task.startedAt.getTime() - task.scheduledFor.getTime()) : undefined;
+    events.emit('taskStarted', { functionName: task.functionName, queue: task.queue, attempt: task.attempt, waitedMs });
     // A cancel can only interrupt the function: once it has returned, the write of its outcome sees the cancel.
     void running.executed.finally(() => this.executions.unwatch(task.executionId));
-    void running.done.finally(() => this.running.delete(task.id));
+    void running.done.finally(() => {
+      this.running.delete(task.id);
+      events.emit('taskFinished', { functionName: task.functionName, queue: task.queue, outcome: running.outcome ?? 'abandoned', durationMs: performance.now() - startedAt });
+    });
   }
 
   private abortExecution(executionId: string, cause: AbortCause): void {
@@ -384,7 +398,11 @@ export class Worker {
       this.timers = this.timers.filter((t) => t !== timer);
       try {
         const { store, announcer } = this.deps.runtime;
-        await announcer.announce(await store.reapExpiredLeases({ maxLeaseLosses: this.options.maxLeaseLosses }));
+        const reaped = await store.reapExpiredLeases({ maxLeaseLosses: this.options.maxLeaseLosses });
+        await announcer.announce(reaped);
+        const requeued = reaped.tasks.filter((task) => task.state === 'pending').length;
+        const failed = reaped.tasks.filter((task) => task.state === 'failed').length;
+        if (requeued + failed > 0) this.deps.events.emit('leasesTakenBack', { requeued, failed });
         await store.removeDeadWorkers();
         await announcer.announce(await store.timeOutExpired());
         await announcer.announce(await store.settleStalledCancellations());

@@ -1,10 +1,12 @@
 import type { Server } from 'node:http';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from 'pino';
+import { LRUCache } from 'lru-cache';
 import type { Registry } from 'prom-client';
 import { DEFAULT_MAX_ARGS_BYTES, type Senpuki } from '../engine/senpuki.js';
 import { ExecutionTasksFeed } from '../realtime/executionTasksFeed.js';
 import { ExecutionsFeed } from '../realtime/executionsFeed.js';
+import { SenpukiError } from '../errors.js';
 import type { LiveContext } from '../schema/builder.js';
 import { createErrorMasker, schema } from '../schema/index.js';
 import { Authenticator } from './authenticator.js';
@@ -16,16 +18,24 @@ import {
   DEFAULT_MAX_DEPTH,
   DEFAULT_MAX_REQUEST_BYTES,
   DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+  DEFAULT_MAX_TOKENS,
   DEFAULT_METRICS_PATH,
   DEFAULT_TOKEN_TTL_MS,
   DEFAULT_WS_KEEP_ALIVE_MS,
+  graphiqlEnabled,
   type ServerConfig,
   type ServerLimits,
 } from './config.js';
 import { attachGraphQLWs, type GraphQLWsHandle } from './graphqlWs.js';
+import { renderOfflineGraphiQL } from './offlineGraphiQL.js';
 import { ReadTokens } from './readTokens.js';
+import { OriginPolicy } from './originPolicy.js';
 import { useAuth } from './useAuth.js';
+import { useOriginPolicy } from './useOriginPolicy.js';
+import { useRequestParseErrors } from './useRequestParseErrors.js';
+import { useSubscriptionErrorStatus } from './useSubscriptionErrorStatus.js';
 import { useHealthCheck } from './useHealthCheck.js';
+import { registerEngineMetrics } from './engineMetrics.js';
 import { createMetricsRegistry, useMetrics } from './useMetrics.js';
 import { useQueryLimits } from './useQueryLimits.js';
 import { useRequestSizeLimit } from './useRequestSizeLimit.js';
@@ -33,7 +43,12 @@ import { useRequestSizeLimit } from './useRequestSizeLimit.js';
 /** Open subscriptions, and the switch that ends them all at shutdown. */
 class LiveTracker implements LiveContext {
   private readonly controller = new AbortController();
+  private readonly byClient = new Map<string, number>();
+  /** Open subscriptions by kind (their field), for metrics. */
+  readonly byKind = new Map<string, number>();
   count = 0;
+
+  constructor(private readonly maxPerClient: number) {}
 
   get signal(): AbortSignal {
     return this.controller.signal;
@@ -41,13 +56,30 @@ class LiveTracker implements LiveContext {
 
   private idle: Array<() => void> = [];
 
-  opened(): () => void {
+  opened(kind: string, client?: string): () => void {
+    if (client !== undefined) {
+      const open = this.byClient.get(client) ?? 0;
+      if (open >= this.maxPerClient) {
+        throw new SenpukiError(
+          'LIMIT_EXCEEDED',
+          `This client already has ${open} subscriptions open over SSE, the limit (limits.maxSubscriptionsPerConnection); end some, or use one graphql-ws connection per ${this.maxPerClient}`,
+        );
+      }
+      this.byClient.set(client, open + 1);
+    }
     this.count++;
+    this.byKind.set(kind, (this.byKind.get(kind) ?? 0) + 1);
     let open = true;
     return () => {
       if (!open) return;
       open = false;
       this.count--;
+      this.byKind.set(kind, this.byKind.get(kind)! - 1);
+      if (client !== undefined) {
+        const left = this.byClient.get(client)! - 1;
+        if (left === 0) this.byClient.delete(client);
+        else this.byClient.set(client, left);
+      }
       if (this.count === 0) for (const resolve of this.idle.splice(0)) resolve();
     };
   }
@@ -68,6 +100,19 @@ class LiveTracker implements LiveContext {
   }
 }
 
+/** Query texts cached at most (by total length), and the longest one cached. */
+const PARSE_CACHE_MAX_CHARS = 1024 * 1024;
+const PARSE_CACHE_MAX_ENTRY_CHARS = 16 * 1024;
+
+function boundedTextCache<T extends {}>(): LRUCache<string, T> {
+  return new LRUCache<string, T>({
+    max: 1024,
+    maxSize: PARSE_CACHE_MAX_CHARS,
+    maxEntrySize: PARSE_CACHE_MAX_ENTRY_CHARS,
+    sizeCalculation: (_value, key) => Math.max(1, key.length),
+  });
+}
+
 /** The GraphQL application without a socket: `yoga.fetch` serves it in tests; `attach` adds graphql-ws. */
 export interface GraphQLApp {
   readonly yoga: YogaServerInstance<Record<string, any>, Record<string, any>>;
@@ -84,7 +129,7 @@ export interface GraphQLApp {
   dispose(): Promise<void>;
 }
 
-export type GraphQLAppConfig = Omit<ServerConfig, 'senpuki' | 'engine' | 'host' | 'port'> & { senpuki: Senpuki; logger: Logger };
+export type GraphQLAppConfig = Omit<ServerConfig, 'senpuki' | 'engine' | 'port'> & { senpuki: Senpuki; logger: Logger };
 
 /** Builds Yoga with the schema, auth, limits, health and metrics, for one engine. */
 export function createGraphQLApp(config: GraphQLAppConfig): GraphQLApp {
@@ -93,6 +138,7 @@ export function createGraphQLApp(config: GraphQLAppConfig): GraphQLApp {
     maxDepth: config.limits?.maxDepth ?? DEFAULT_MAX_DEPTH,
     maxAliases: config.limits?.maxAliases ?? DEFAULT_MAX_ALIASES,
     maxCost: config.limits?.maxCost ?? DEFAULT_MAX_COST,
+    maxTokens: config.limits?.maxTokens ?? DEFAULT_MAX_TOKENS,
     maxRequestBytes: config.limits?.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES,
     maxArgsBytes: config.limits?.maxArgsBytes ?? DEFAULT_MAX_ARGS_BYTES,
     maxSubscriptionsPerConnection: config.limits?.maxSubscriptionsPerConnection ?? DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
@@ -100,7 +146,13 @@ export function createGraphQLApp(config: GraphQLAppConfig): GraphQLApp {
   const graphqlPath = config.graphqlPath ?? DEFAULT_GRAPHQL_PATH;
   const tokens = new ReadTokens({ secret: config.tokenSecret, ttlMs: config.tokenTtlMs ?? DEFAULT_TOKEN_TTL_MS });
   const authenticator = new Authenticator(config.apiKeys ?? [], tokens);
-  const live = new LiveTracker();
+  const originPolicy = new OriginPolicy({
+    allowedOrigins: config.allowedOrigins,
+    allowedHosts: config.allowedHosts,
+    keysConfigured: authenticator.keysConfigured,
+    listenHost: config.host,
+  });
+  const live = new LiveTracker(limits.maxSubscriptionsPerConnection);
   const feedConfig = {
     store: senpuki.store,
     notifications: senpuki.notifications,
@@ -114,7 +166,7 @@ export function createGraphQLApp(config: GraphQLAppConfig): GraphQLApp {
   const metrics = createMetricsRegistry({
     processMetrics: config.processMetrics ?? true,
     sources: {
-      activeSubscriptions: () => live.count,
+      subscriptionsByKind: () => live.byKind,
       wsConnections: () => ws?.connectionCount ?? 0,
       notificationChannels: () => {
         const backend = senpuki.notifications as { subscribedChannelCount?: number; channelCount?: number };
@@ -122,18 +174,24 @@ export function createGraphQLApp(config: GraphQLAppConfig): GraphQLApp {
       },
     },
   });
+  const stopEngineMetrics = registerEngineMetrics(metrics, senpuki, config.engineMetrics);
   const maskError = createErrorMasker((error) => logger.error({ err: error }, 'unexpected error in a GraphQL operation'));
   const authorizeScrape = async (request: Request) => {
     if (!authenticator.keysConfigured) return true;
     const principal = await authenticator.authenticate(request.headers.get('authorization') ?? undefined).catch(() => undefined);
     return principal?.kind === 'apiKey';
   };
+  // In this order: refuse foreign pages, oversized bodies and missing credentials before reading
+  // or parsing anything, so a request that will be refused costs next to nothing.
   const plugins: Plugin[] = [
-    useHealthCheck(DEFAULT_HEALTH_PATH, () => senpuki.store.ping()),
-    useMetrics(metrics, { path: DEFAULT_METRICS_PATH, authorize: authorizeScrape }),
+    useOriginPolicy(originPolicy, { graphqlPath, exemptPaths: [DEFAULT_HEALTH_PATH] }),
+    useHealthCheck(DEFAULT_HEALTH_PATH, () => senpuki.health()),
     useRequestSizeLimit(limits.maxRequestBytes),
+    useAuth(authenticator, graphqlPath) as Plugin,
+    useMetrics(metrics, { path: DEFAULT_METRICS_PATH, authorize: authorizeScrape }),
+    useRequestParseErrors(),
     ...useQueryLimits(limits),
-    useAuth(authenticator) as Plugin,
+    useSubscriptionErrorStatus(),
     ...(config.plugins ?? []),
   ];
   const yoga = createYoga<Record<string, any>, Record<string, any>>({
@@ -141,7 +199,18 @@ export function createGraphQLApp(config: GraphQLAppConfig): GraphQLApp {
     graphqlEndpoint: graphqlPath,
     landingPage: false,
     multipart: false,
-    graphiql: (config.graphiql ?? process.env.NODE_ENV !== 'production') ? { title: 'Senpuki GraphiQL', subscriptionsProtocol: 'WS' } : false,
+    // Cross-origin reads for allowedOrigins only, and never with credentials (none are needed:
+    // keys and read tokens travel in the Authorization header).
+    cors: (request) => {
+      const origin = request.headers.get('origin');
+      if (!origin || !originPolicy.isAllowedCrossOrigin(origin)) return false;
+      return { origin, credentials: false, methods: ['GET', 'POST'], allowedHeaders: ['authorization', 'content-type', 'accept'], maxAge: 600 };
+    },
+    // Yoga keys its parse caches by the whole query text: bounded here by total size, and no
+    // entry for an outsized text, so distinct large queries cannot pile up in memory.
+    parserAndValidationCache: { documentCache: boundedTextCache(), errorCache: boundedTextCache() },
+    graphiql: graphiqlEnabled(config) ? { title: 'Senpuki GraphiQL', subscriptionsProtocol: 'WS' } : false,
+    renderGraphiQL: renderOfflineGraphiQL,
     maskedErrors: { maskError },
     logging: {
       debug: (...args: unknown[]) => logger.debug(args.map(String).join(' ')),
@@ -149,7 +218,16 @@ export function createGraphQLApp(config: GraphQLAppConfig): GraphQLApp {
       warn: (...args: unknown[]) => logger.warn(args.map(String).join(' ')),
       error: (...args: unknown[]) => logger.error(args.map(String).join(' ')),
     },
-    context: () => ({ senpuki, executionsFeed, executionTasksFeed, tokens, live, maxArgsBytes: limits.maxArgsBytes }),
+    context: (initial: { socket?: unknown; req?: { socket?: { remoteAddress?: string } } }) => ({
+      senpuki,
+      executionsFeed,
+      executionTasksFeed,
+      tokens,
+      live,
+      maxArgsBytes: limits.maxArgsBytes,
+      // Over HTTP each subscription is a request of its own (SSE): counted per client instead.
+      sseClientAddress: initial.socket ? undefined : (initial.req?.socket?.remoteAddress ?? 'local'),
+    }),
     plugins,
   });
 
@@ -170,6 +248,7 @@ export function createGraphQLApp(config: GraphQLAppConfig): GraphQLApp {
         yoga,
         authenticator,
         maxSubscriptionsPerConnection: limits.maxSubscriptionsPerConnection,
+        originPolicy,
         maxPayloadBytes: limits.maxRequestBytes,
         keepAliveMs: config.wsKeepAliveMs ?? DEFAULT_WS_KEEP_ALIVE_MS,
         logger,
@@ -181,6 +260,7 @@ export function createGraphQLApp(config: GraphQLAppConfig): GraphQLApp {
       return live.shutdown(graceMs);
     },
     async dispose() {
+      stopEngineMetrics();
       await live.shutdown();
       await yoga.dispose();
     },

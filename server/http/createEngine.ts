@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import { Senpuki } from '../engine/senpuki.js';
 import type { NotificationBackend } from '../notifications/backend.js';
 import { PostgresNotifyBackend } from '../notifications/postgresNotifyBackend.js';
@@ -15,14 +16,46 @@ export async function createEngine(config: EngineConfig = {}): Promise<Senpuki> 
   const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   let notifications: NotificationBackend | undefined;
   try {
-    if (config.redisUrl) notifications = new RedisBackend(config.redisUrl);
-    else if (config.databaseUrl) notifications = new PostgresNotifyBackend(config.databaseUrl);
+    const logger = config.options?.logger;
+    if (config.redisUrl) {
+      const outage = outageLog(logger, 'Redis');
+      const redis = new RedisBackend(config.redisUrl, { onConnectionError: outage.onError });
+      redis.addConnectionListener(outage.onConnection);
+      notifications = redis;
+    } else if (config.databaseUrl) {
+      const outage = outageLog(logger, 'The Postgres LISTEN connection');
+      const postgres = new PostgresNotifyBackend(config.databaseUrl, { onConnectionError: outage.onError });
+      postgres.addConnectionListener(outage.onConnection);
+      notifications = postgres;
+    }
     const senpuki = new Senpuki({ ...config.options, store, notifications });
     senpuki.register(...(config.functions ?? []));
     return senpuki;
   } catch (error) {
-    await notifications?.close();
+    await notifications?.close?.();
     await store.close();
     throw error;
   }
+}
+
+/**
+ * Logs a notification backend's outage once when it begins and once when it ends, rather than
+ * every reconnect attempt: operators see that push stopped (waits poll meanwhile) and came back.
+ */
+function outageLog(logger: Logger | undefined, name: string) {
+  let down = false;
+  const onError = (error: unknown) => {
+    if (down) return;
+    down = true;
+    logger?.warn({ err: error }, `${name} is unreachable: push notifications are paused, waits poll the store until it is back`);
+  };
+  return {
+    onError,
+    onConnection(connected: boolean) {
+      if (!connected) return onError(new Error('connection lost'));
+      if (!down) return;
+      down = false;
+      logger?.warn(`${name} is reachable again: push notifications resumed`);
+    },
+  };
 }

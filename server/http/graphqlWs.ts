@@ -8,6 +8,7 @@ import { WebSocketServer } from 'ws';
 import { SenpukiError } from '../errors.js';
 import type { Principal } from '../schema/access.js';
 import { authorizationFromConnectionParams, type Authenticator } from './authenticator.js';
+import type { OriginPolicy } from './originPolicy.js';
 
 export interface GraphQLWsOptions {
   server: Server;
@@ -15,6 +16,8 @@ export interface GraphQLWsOptions {
   yoga: YogaServerInstance<Record<string, any>, Record<string, any>>;
   authenticator: Authenticator;
   maxSubscriptionsPerConnection: number;
+  /** Browser pages from other origins (and, without keys, foreign Host names) are refused at the upgrade. */
+  originPolicy: OriginPolicy;
   /** Largest message a client may send (ws closes the socket with 1009 above it). */
   maxPayloadBytes: number;
   keepAliveMs: number;
@@ -34,6 +37,24 @@ interface EnvelopedRoot {
   subscribe: (args: ExecutionArgs) => unknown;
 }
 
+/**
+ * Gives every error without a code `code`, and drops the extensions Yoga keeps for HTTP (status
+ * codes), which mean nothing on a socket. Errors may be shared (cached): copied, not changed.
+ */
+function withCodes(errors: readonly GraphQLError[], code: string): GraphQLError[] {
+  return errors.map((error) => {
+    const { http: _http, unexpected: _unexpected, ...extensions } = error.extensions ?? {};
+    return new GraphQLError(error.message, {
+      nodes: error.nodes,
+      source: error.source,
+      positions: error.positions,
+      path: error.path,
+      originalError: error.originalError,
+      extensions: { ...extensions, code: extensions.code ?? code },
+    });
+  });
+}
+
 /** graphql-ws close reasons are limited to 123 bytes. */
 const closeReason = (text: string): string => (Buffer.byteLength(text) <= 123 ? text : `${text.slice(0, 110)}…`);
 
@@ -45,7 +66,20 @@ const closeReason = (text: string): string => (Buffer.byteLength(text) <= 123 ? 
  */
 export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
   const { yoga, authenticator, logger } = options;
-  const wss = new WebSocketServer({ server: options.server, path: options.path, maxPayload: options.maxPayloadBytes });
+  const wss = new WebSocketServer({
+    server: options.server,
+    path: options.path,
+    maxPayload: options.maxPayloadBytes,
+    // Browsers send Origin with every WebSocket, and do not apply CORS to it: this check is the
+    // only thing that keeps a page on another origin off the local server.
+    verifyClient: ({ origin, req }, done) => {
+      const host = req.headers.host;
+      const refusal = options.originPolicy.refuseHost(host) ?? options.originPolicy.refuseOrigin(origin, host);
+      if (!refusal) return done(true);
+      logger.info({ origin, host }, 'graphql-ws connection refused by the origin policy');
+      done(false, 403, closeReason(refusal));
+    },
+  });
   const disposable = useServer<Record<string, unknown> | undefined, { principal: Principal }>(
     {
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
@@ -59,6 +93,12 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
           ctx.extra.socket.close(CloseCode.Unauthorized, closeReason(`Unauthorized: ${message}`));
           return false;
         }
+      },
+      // Errors graphql-js raises about the request itself (a variable of the wrong type) carry no
+      // code; over HTTP Yoga adds one, here we do, so every error a client sees says its kind.
+      onNext: (_ctx, _id, _payload, _args, result) => {
+        if (!result.errors?.length) return;
+        return { ...result, errors: withCodes([...result.errors], 'BAD_USER_INPUT') };
       },
       onSubscribe: async (ctx, _id, payload) => {
         // graphql-ws registers the operation before calling us, so this count includes it.
@@ -81,10 +121,10 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
         try {
           document = parse(payload.query);
         } catch (error) {
-          return [error instanceof GraphQLError ? error : new GraphQLError('The query could not be parsed')];
+          return withCodes([error instanceof GraphQLError ? error : new GraphQLError('The query could not be parsed')], 'GRAPHQL_PARSE_FAILED');
         }
         const errors = validate(schema, document);
-        if (errors.length > 0) return errors;
+        if (errors.length > 0) return withCodes(errors, 'GRAPHQL_VALIDATION_FAILED');
         let contextValue;
         try {
           contextValue = await contextFactory();

@@ -34,7 +34,7 @@ export async function startServer(config: ServerConfig = {}): Promise<SenpukiSer
   let app: GraphQLApp | undefined;
   let server: Server | undefined;
   try {
-    app = createGraphQLApp({ ...config, senpuki, logger });
+    app = createGraphQLApp({ ...config, host: config.host ?? DEFAULT_HOST, senpuki, logger });
     server = createServer(app.yoga);
     const ws = app.attach(server);
     const host = config.host ?? DEFAULT_HOST;
@@ -46,7 +46,7 @@ export async function startServer(config: ServerConfig = {}): Promise<SenpukiSer
     if (!app.authenticator.keysConfigured && !isLoopbackHost(host)) {
       logger.warn(
         { host },
-        'No API keys are configured and the server listens on a non-loopback address: anyone who can reach it may dispatch and cancel executions. Set apiKeys (SENPUKI_API_KEYS).',
+        'No API keys are configured and the server listens on a non-loopback address: it answers only requests addressed to localhost (or allowedHosts), and anyone who can reach it under such a name may dispatch and cancel executions. Set apiKeys (SENPUKI_API_KEYS).',
       );
     }
     logger.info({ url: graphqlUrl }, 'GraphQL server listening');

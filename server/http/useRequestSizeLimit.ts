@@ -1,4 +1,5 @@
 import type { Plugin } from 'graphql-yoga';
+import { httpErrorResponse } from './httpError.js';
 
 /**
  * Refuses request bodies over `maxBytes` with 413 and a GraphQL-shaped error saying the limit:
@@ -7,16 +8,11 @@ import type { Plugin } from 'graphql-yoga';
  */
 export function useRequestSizeLimit(maxBytes: number): Plugin {
   const tooLarge = (fetchAPI: { Response: typeof Response }) =>
-    new fetchAPI.Response(
-      JSON.stringify({
-        errors: [
-          {
-            message: `The request body is larger than ${maxBytes} bytes, this server's limit (limits.maxRequestBytes); send less, e.g. a reference instead of the data.`,
-            extensions: { code: 'PAYLOAD_TOO_LARGE' },
-          },
-        ],
-      }),
-      { status: 413, headers: { 'content-type': 'application/json; charset=utf-8' } },
+    httpErrorResponse(
+      fetchAPI,
+      413,
+      'PAYLOAD_TOO_LARGE',
+      `The request body is larger than ${maxBytes} bytes, this server's limit (limits.maxRequestBytes); send less, e.g. a reference instead of the data.`,
     );
   return {
     onRequest({ request, fetchAPI, endResponse }) {

@@ -24,12 +24,13 @@ export interface SubscribeOptions {
 export interface NotificationBackend {
   notifyTaskCompleted(taskId: string): Promise<void>;
   notifyTaskUpdated(taskId: string, state: TaskState): Promise<void>;
-  /** Ends after `completed`/`failed`. */
+  /** Ends after `completed`/`failed` (and `cancelled`, should another publisher send it). */
   subscribeToTask(taskId: string, opts?: SubscribeOptions): AsyncIterable<TaskMessage>;
   notifyExecutionUpdated(executionId: string, state: ExecutionState): Promise<void>;
   /** Ends after `completed`/`failed`/`timed_out`/`cancelled`. */
   subscribeToExecution(executionId: string, opts?: SubscribeOptions): AsyncIterable<ExecutionMessage>;
-  close(): Promise<void>;
+  /** Releases connections; optional, as in the spec's protocol (the engine calls it when present). */
+  close?(): Promise<void>;
 }
 
 /**
@@ -56,6 +57,18 @@ export interface ChannelMessage {
 }
 
 export const TASK_TERMINAL_MESSAGE_STATES: ReadonlySet<string> = new Set(['completed', 'failed']);
+/** Where our task streams end: the spec's terminal states, and `cancelled` should a publisher send it. */
+export const TASK_STREAM_END_STATES: ReadonlySet<string> = new Set([...TASK_TERMINAL_MESSAGE_STATES, 'cancelled']);
+
+/**
+ * The state announced on the spec's task channel. Its vocabulary ends a task with `completed` or
+ * `failed`, and consumers written to it wait for one of those: a cancelled task (its execution
+ * was cancelled or timed out) will never complete, so it is announced as `failed`; whoever wants
+ * the detail re-reads the row, which says `cancelled`. Our own channels carry the true state.
+ */
+export function specTaskState(state: TaskState): TaskState {
+  return state === 'cancelled' ? 'failed' : state;
+}
 export const EXECUTION_TERMINAL_MESSAGE_STATES: ReadonlySet<string> = new Set([
   'completed',
   'failed',

@@ -2,7 +2,7 @@ import type { ExecutionState, TaskState } from '../engine/types.js';
 import {
   EXECUTION_TERMINAL_MESSAGE_STATES,
   NotificationTimeoutError,
-  TASK_TERMINAL_MESSAGE_STATES,
+  TASK_STREAM_END_STATES,
   executionChannel,
   taskChannel,
   type ChannelListener,
@@ -106,7 +106,7 @@ export abstract class ChannelBackend implements NotificationBackend, ChannelList
   }
 
   subscribeToTask(taskId: string, opts?: SubscribeOptions): AsyncIterable<TaskMessage> {
-    return this.stream<TaskMessage>(taskChannel(taskId), TASK_TERMINAL_MESSAGE_STATES, opts?.expiry);
+    return this.stream<TaskMessage>(taskChannel(taskId), TASK_STREAM_END_STATES, opts?.expiry);
   }
 
   subscribeToExecution(executionId: string, opts?: SubscribeOptions): AsyncIterable<ExecutionMessage> {
@@ -117,47 +117,87 @@ export abstract class ChannelBackend implements NotificationBackend, ChannelList
     );
   }
 
-  private async *stream<T extends { state: string }>(
+  /**
+   * The messages of one channel until a terminal one, as an iterator whose `return()` takes
+   * effect at once, even while a `next()` is parked waiting for a message (an async generator
+   * would defer it until the next message, keeping the channel subscribed meanwhile).
+   */
+  private stream<T extends { state: string }>(
     channel: string,
     terminalStates: ReadonlySet<string>,
     expirySeconds: number | undefined,
-  ): AsyncGenerator<T> {
+  ): AsyncIterableIterator<T> {
     const queue: T[] = [];
-    let wake: (() => void) | undefined;
+    let parked: ((result: IteratorResult<T>) => void) | undefined;
+    let failParked: ((error: unknown) => void) | undefined;
+    let ended = false;
     let expired = false;
-    const unlisten = await this.listen(channel, (payload) => {
+    let timer: NodeJS.Timeout | undefined;
+    let unlisten: (() => void) | undefined;
+    const end = () => {
+      ended = true;
+      clearTimeout(timer);
+      unlisten?.();
+      unlisten = undefined;
+    };
+    const flush = () => {
+      if (!parked) return;
+      const resolve = parked;
+      const reject = failParked!;
+      if (queue.length > 0) {
+        parked = failParked = undefined;
+        const message = queue.shift()!;
+        if (terminalStates.has(message.state)) end();
+        resolve({ done: false, value: message });
+      } else if (expired) {
+        parked = failParked = undefined;
+        end();
+        reject(new NotificationTimeoutError(channel, expirySeconds!));
+      } else if (ended) {
+        parked = failParked = undefined;
+        resolve({ done: true, value: undefined });
+      }
+    };
+    const listening = this.listen(channel, (payload) => {
       let message: T;
       try {
         message = JSON.parse(payload) as T;
       } catch {
         return; // Not ours; a foreign publisher on our channel must not break subscribers.
       }
-      if (typeof message?.state !== 'string') return;
+      if (ended || typeof message?.state !== 'string') return;
       queue.push(message);
-      wake?.();
+      flush();
+    }).then((stop) => {
+      if (ended) stop();
+      else unlisten = stop;
     });
-    const timer =
-      expirySeconds === undefined
-        ? undefined
-        : setTimeout(() => {
-            expired = true;
-            wake?.();
-          }, expirySeconds * 1000);
-    try {
-      for (;;) {
-        while (queue.length > 0) {
-          const message = queue.shift()!;
-          yield message;
-          if (terminalStates.has(message.state)) return;
-        }
-        if (expired) throw new NotificationTimeoutError(channel, expirySeconds!);
-        await new Promise<void>((resolve) => (wake = resolve));
-        wake = undefined;
-      }
-    } finally {
-      if (timer) clearTimeout(timer);
-      unlisten();
+    listening.catch(() => {}); // reported by next(); an iterator never read must not crash the process
+    if (expirySeconds !== undefined) {
+      timer = setTimeout(() => {
+        expired = true;
+        flush();
+      }, expirySeconds * 1000);
     }
+    const iterator: AsyncIterableIterator<T> = {
+      [Symbol.asyncIterator]: () => iterator,
+      async next() {
+        await listening; // a failed listen rejects here, as the subscription's error
+        if (ended && queue.length === 0) return { done: true, value: undefined };
+        return new Promise<IteratorResult<T>>((resolve, reject) => {
+          parked = resolve;
+          failParked = reject;
+          flush();
+        });
+      },
+      async return() {
+        end();
+        queue.length = 0;
+        flush();
+        return { done: true, value: undefined };
+      },
+    };
+    return iterator;
   }
 }
 

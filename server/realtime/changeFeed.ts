@@ -230,7 +230,13 @@ export class ChangeFeed {
     // until its first message proves the stream works.
     let live = false;
     let closed = false;
-    const iterator = source.subscribe(backend)[Symbol.asyncIterator]();
+    let iterator: AsyncIterator<unknown>;
+    try {
+      iterator = source.subscribe(backend)[Symbol.asyncIterator]();
+    } catch {
+      // A backend that fails to subscribe costs push, never the wait: it polls.
+      return { settled: Promise.resolve(), live: false, close() {} };
+    }
     void (async () => {
       try {
         for (;;) {
@@ -250,7 +256,7 @@ export class ChangeFeed {
       },
       close() {
         closed = true;
-        void iterator.return?.();
+        Promise.resolve(iterator.return?.()).catch(() => {});
       },
     };
   }

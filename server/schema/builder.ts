@@ -15,8 +15,12 @@ export interface ReadTokenIssuer {
 export interface LiveContext {
   /** Aborted when the server shuts down: every subscription completes. */
   signal: AbortSignal;
-  /** Counts an open subscription; the returned function ends the count (idempotent). */
-  opened(): () => void;
+  /**
+   * Counts an open subscription of `kind` (its field); the returned function ends the count
+   * (idempotent). With a `client` (an SSE client), throws LIMIT_EXCEEDED once that client has
+   * too many open.
+   */
+  opened(kind: string, client?: string): () => void;
 }
 
 /** The per-operation context every resolver receives. */
@@ -29,6 +33,8 @@ export interface SchemaContext {
   live: LiveContext;
   /** Largest JSON size of `dispatch` arguments this server accepts. */
   maxArgsBytes: number;
+  /** The remote address of an HTTP (SSE) request; undefined over graphql-ws, which counts per connection. */
+  sseClientAddress?: string;
 }
 
 /**

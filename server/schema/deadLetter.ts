@@ -1,4 +1,5 @@
 import type { DeadLetterRecord, ExecutionRecord } from '../engine/types.js';
+import { MAX_NAME_LENGTH, checkText } from '../engine/validation.js';
 import { ValidationError } from '../errors.js';
 import { requireFullAccess } from './access.js';
 import { builder } from './builder.js';
@@ -94,7 +95,7 @@ builder.queryField('deadLetters', (t) =>
       const offset = args.after == null ? 0 : decodeOffset(args.after);
       const filter: DeadLetterConnectionShape['filter'] = {};
       if (args.filter?.executionId != null) filter.executionId = String(args.filter.executionId);
-      if (args.filter?.function != null) filter.functionName = args.filter.function;
+      if (args.filter?.function != null) filter.functionName = checkText(args.filter.function, 'filter.function', MAX_NAME_LENGTH);
       // The engine pages by offset; the cursor hides that so it can become a keyset later.
       const rows = await ctx.senpuki.listDeadLetters({ ...filter, limit: first + 1, offset });
       const edges = rows.slice(0, first).map((node, i) => ({ cursor: encodeCursor({ o: offset + i + 1 }), node }));

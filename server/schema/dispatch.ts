@@ -1,6 +1,5 @@
-import { DEFAULT_MAX_DISPATCH_BATCH, DispatchBatchError, toNewExecutions, type DispatchOptions } from '../engine/dispatchInput.js';
+import { DEFAULT_MAX_DISPATCH_BATCH, type DispatchOptions } from '../engine/dispatchInput.js';
 import type { ExecutionRecord } from '../engine/types.js';
-import { ValidationError } from '../errors.js';
 import { requireFullAccess } from './access.js';
 import { builder } from './builder.js';
 
@@ -50,23 +49,6 @@ function dispatchOptionsOf(input: typeof DispatchInput.$inferInput): DispatchOpt
   return options;
 }
 
-/** `input.args` as an argument list, or what is wrong with it (this server's size limit included). */
-function argsOf(input: typeof DispatchInput.$inferInput, maxArgsBytes: number): unknown[] {
-  const args = input.args ?? [];
-  if (!Array.isArray(args)) {
-    throw new ValidationError(
-      `args must be a JSON array of the arguments of ${input.function}, e.g. [${JSON.stringify(args)}] for a function taking one argument; got ${JSON.stringify(args).slice(0, 60)}`,
-    );
-  }
-  const bytes = Buffer.byteLength(JSON.stringify(args));
-  if (bytes > maxArgsBytes) {
-    throw new ValidationError(
-      `args are ${bytes} bytes of JSON; this server accepts at most ${maxArgsBytes}. Store large data elsewhere and pass a reference (an id or a URL).`,
-    );
-  }
-  return args;
-}
-
 builder.mutationField('dispatch', (t) =>
   t.field({
     type: DispatchPayload,
@@ -74,7 +56,7 @@ builder.mutationField('dispatch', (t) =>
     args: { input: t.arg({ type: DispatchInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       requireFullAccess(ctx, 'dispatch');
-      const { execution, created } = await ctx.senpuki.submit(input.function, argsOf(input, ctx.maxArgsBytes), dispatchOptionsOf(input));
+      const { execution, created } = await ctx.senpuki.submit(input.function, (input.args ?? []) as unknown[], dispatchOptionsOf(input), ctx.maxArgsBytes);
       const { token, expiresAt } = await ctx.tokens.issue(execution.id);
       return { execution, created, token, tokenExpiresAt: expiresAt };
     },
@@ -101,31 +83,9 @@ builder.mutationField('dispatchMany', (t) =>
     args: { items: t.arg({ type: [DispatchInput], required: true }) },
     resolve: async (_root, { items }, ctx) => {
       requireFullAccess(ctx, 'dispatchMany');
-      if (items.length > DEFAULT_MAX_DISPATCH_BATCH) {
-        throw new ValidationError(`dispatchMany takes at most ${DEFAULT_MAX_DISPATCH_BATCH} items at once; got ${items.length}. Split the batch.`);
-      }
-      const errors: Array<{ index: number; message: string }> = [];
-      const batch = items.map((input, index) => {
-        try {
-          return { fn: input.function, args: argsOf(input, ctx.maxArgsBytes), options: dispatchOptionsOf(input) };
-        } catch (error) {
-          if (!(error instanceof ValidationError)) throw error;
-          errors.push({ index, message: error.message });
-          return { fn: input.function };
-        }
-      });
-      if (errors.length > 0) {
-        // Report every bad item at once: the engine's checks too, for the items that passed ours.
-        const rest = batch.flatMap((item, index) => (errors.some((error) => error.index === index) ? [] : [{ item, index }]));
-        try {
-          toNewExecutions(ctx.senpuki.registry, rest.map(({ item }) => item), Number.POSITIVE_INFINITY);
-        } catch (error) {
-          if (!(error instanceof DispatchBatchError)) throw error;
-          errors.push(...error.items.map((item) => ({ index: rest[item.index]!.index, message: item.message })));
-        }
-        throw new DispatchBatchError(errors.sort((a, b) => a.index - b.index), items.length);
-      }
-      const results = await ctx.senpuki.submitMany(batch);
+      // The engine checks every item (this server's args limit included) and names each bad one.
+      const batch = items.map((input) => ({ fn: input.function, args: (input.args ?? []) as unknown[], options: dispatchOptionsOf(input) }));
+      const results = await ctx.senpuki.submitMany(batch, ctx.maxArgsBytes);
       return {
         items: await Promise.all(
           results.map(async ({ execution, created }) => {

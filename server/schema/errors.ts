@@ -15,10 +15,23 @@ const PUBLIC_CODES: ReadonlySet<SenpukiErrorCode> = new Set([
   'UNAUTHENTICATED',
   'FORBIDDEN',
   'TIMEOUT',
+  'LIMIT_EXCEEDED',
 ]);
 
+/** HTTP status of a request refused with a code (also a subscription that could not start, over SSE). */
+export const HTTP_STATUS_BY_CODE: Readonly<Record<string, number>> = {
+  BAD_REQUEST: 400,
+  BAD_USER_INPUT: 400,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  LIMIT_EXCEEDED: 429,
+  UNAVAILABLE: 503,
+};
+
 /** HTTP status for errors that stop a whole request (only authentication does). */
-const HTTP_STATUS: Partial<Record<SenpukiErrorCode, number>> = { UNAUTHENTICATED: 401 };
+const HTTP_STATUS: Partial<Record<SenpukiErrorCode, number>> = { UNAUTHENTICATED: HTTP_STATUS_BY_CODE.UNAUTHENTICATED };
 
 /** Where masked errors are reported (their detail goes to the log, never to the client). */
 export type ErrorLogger = (error: unknown) => void;

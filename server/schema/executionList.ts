@@ -1,4 +1,5 @@
 import type { ExecutionRecord } from '../engine/types.js';
+import { MAX_NAME_LENGTH, checkText } from '../engine/validation.js';
 import { ValidationError } from '../errors.js';
 import { unwrapLiveEvent } from '../realtime/liveStream.js';
 import type { ExactExecutionCursor, ExecutionFilter } from '../store/store.js';
@@ -28,9 +29,9 @@ function toFilter(input: FilterArg): ExecutionFilter {
   const filter: ExecutionFilter = {};
   if (!input) return filter;
   if (input.state) filter.state = [...input.state];
-  if (input.function != null) filter.functionName = input.function;
-  if (input.tag != null) filter.tag = input.tag;
-  if (input.queue != null) filter.queue = input.queue;
+  if (input.function != null) filter.functionName = checkText(input.function, 'filter.function', MAX_NAME_LENGTH);
+  if (input.tag != null) filter.tag = checkText(input.tag, 'filter.tag', MAX_NAME_LENGTH);
+  if (input.queue != null) filter.queue = checkText(input.queue, 'filter.queue', MAX_NAME_LENGTH);
   if (input.createdAfter != null) filter.createdAfter = input.createdAfter;
   return filter;
 }
@@ -138,7 +139,7 @@ builder.subscriptionField('executionsUpdated', (t) =>
       const filter = toFilter(args.filter);
       // Fixed before the subscription counts as open: every later change is delivered.
       const since = checkChangeSeq(args.since, 'Execution.changeSeq') ?? (await ctx.executionsFeed.currentCursor());
-      return subscribeLive(ctx, (signal) => ctx.executionsFeed.watch(filter, { since, signal }));
+      return subscribeLive(ctx, (signal) => ctx.executionsFeed.watch(filter, { since, signal }), 'executionsUpdated');
     },
     resolve: (event) => unwrapLiveEvent(event),
   }),

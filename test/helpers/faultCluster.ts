@@ -82,6 +82,15 @@ export class FaultCluster {
     };
   }
 
+  /** SIGKILLs the API server and starts a new one on the same port (clients keep their URL). */
+  async restartServer(): Promise<void> {
+    const port = new URL(this.server.graphqlUrl).port;
+    const exited = new Promise((resolve) => this.server.process.once('exit', resolve));
+    this.server.process.kill('SIGKILL');
+    await exited;
+    this.server = await startServeChild(['--functions', FUNCTIONS, '--port', port, '--concurrency', '0'], this.env());
+  }
+
   async startWorker(): Promise<CliChild> {
     const args = ['--functions', FUNCTIONS, '--concurrency', String(this.options.workerConcurrency ?? 4), ...(this.options.workerArgs ?? [])];
     const worker = await startWorkerChild(args, this.env());

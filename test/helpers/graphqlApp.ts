@@ -5,7 +5,7 @@ import { openEngine } from './engine.js';
 import { postGraphQL, type GraphQLResult } from './graphqlClients.js';
 import type { StoreKind } from './stores.js';
 
-export const APP_URL = 'http://senpuki.test/graphql';
+export const APP_URL = 'http://localhost/graphql';
 
 /** A GraphQL app over a fresh engine, served through `yoga.fetch` (no port). */
 export interface TestApp {

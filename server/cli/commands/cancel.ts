@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { EXIT_CODES_HELP, exitCodeFor } from './exitCodes.js';
+import { EXIT_CODES_HELP, EXIT_COMPLETED, exitCodeFor } from './exitCodes.js';
 import { followExecution, outcomeLine } from './follow.js';
 import { parseJson } from './parse.js';
 import { painter, stateText } from './output.js';
@@ -11,7 +11,7 @@ export function cancelCommand(): Command {
     new Command('cancel')
       .description('cancel an execution (running tasks see ctx.signal aborted)')
       .argument('<execution-id>')
-      .option('-w, --wait', 'wait until it has stopped; the exit code is then its outcome (3 when cancelled)')
+      .option('-w, --wait', 'wait until it has stopped: exit 0 once cancelled, or its outcome if it ended otherwise first')
       .addHelpText('after', `\n${EXIT_CODES_HELP}`),
   ).action(async (id: string, options: RemoteOptions & { wait?: boolean }) => {
     await withClient(options, async (client) => {
@@ -25,7 +25,8 @@ export function cancelCommand(): Command {
       if (!options.wait) return;
       const final = execution.terminal ? execution : await followExecution(client, id);
       process.stderr.write(`${outcomeLine(final, process.stderr)}\n`);
-      process.exitCode = exitCodeFor(final.state);
+      // The cancel asked for is what happened: success (scripts under `set -e` go on).
+      process.exitCode = final.state === 'CANCELLED' ? EXIT_COMPLETED : exitCodeFor(final.state);
     });
   });
 }

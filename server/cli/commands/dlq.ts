@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { formatAge } from '../../../client/dashboard/time.js';
 import { EXIT_CODES_HELP, exitCodeFor } from './exitCodes.js';
 import { followExecution, outcomeLine } from './follow.js';
-import { painter, preview, table } from './output.js';
+import { jsonOutput, painter, preview, table } from './output.js';
 import { integer } from './parse.js';
 import { withClient, withRemoteOptions, type RemoteOptions } from './remote.js';
 import { printResult } from './dispatch.js';
@@ -10,7 +10,7 @@ import { printResult } from './dispatch.js';
 /** Dead letters `dlq list` shows unless --limit says otherwise. */
 export const DEFAULT_DEAD_LETTERS_LIMIT = 20;
 
-/** `senpuki dlq list|replay`: tasks that failed for good. */
+/** `senpuki dlq list|replay|discard`: tasks that failed for good. */
 export function dlqCommand(): Command {
   const dlq = new Command('dlq').description('dead letters: tasks whose retries ran out or that threw NonRetryableError');
   dlq.addCommand(
@@ -24,7 +24,7 @@ export function dlqCommand(): Command {
       await withClient(options, async (client) => {
         const page = await client.deadLetters(options.function ? { function: options.function } : undefined, { first: options.limit });
         if (options.json) {
-          process.stdout.write(`${JSON.stringify(page.deadLetters, null, 2)}\n`);
+          process.stdout.write(`${jsonOutput(page.deadLetters)}\n`);
           return;
         }
         if (page.deadLetters.length === 0) {
@@ -60,6 +60,16 @@ export function dlqCommand(): Command {
         process.stderr.write(`${outcomeLine(final, process.stderr)}\n`);
         if (final.state === 'COMPLETED') printResult(final.result);
         process.exitCode = exitCodeFor(final.state);
+      });
+    }),
+  );
+  dlq.addCommand(
+    withRemoteOptions(
+      new Command('discard').description('remove a dead letter without running it again (its execution stays failed)').argument('<dead-letter-id>'),
+    ).action(async (id: string, options: RemoteOptions) => {
+      await withClient(options, async (client) => {
+        await client.discardDeadLetter(id);
+        process.stdout.write(`discarded ${id}\n`);
       });
     }),
   );

@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { formatAge, formatDurationMs } from '../../../client/dashboard/time.js';
 import type { Execution, ExecutionFilter, ExecutionState } from '../../../client/types.js';
-import { painter, stateText, table } from './output.js';
+import { jsonOutput, painter, stateText, table } from './output.js';
 import { integer } from './parse.js';
 import { withClient, withRemoteOptions, type RemoteOptions } from './remote.js';
 
@@ -50,7 +50,7 @@ export function executionsCommand(): Command {
     await withClient(options, async (client) => {
       const page = await client.executions(filter, { first: options.limit });
       if (options.json) {
-        process.stdout.write(`${JSON.stringify(page.executions, null, 2)}\n`);
+        process.stdout.write(`${jsonOutput(page.executions)}\n`);
         return;
       }
       const paint = painter(process.stdout);
@@ -80,7 +80,7 @@ export function functionsCommand(): Command {
       await withClient(options, async (client) => {
         const functions = await client.functions();
         if (options.json) {
-          process.stdout.write(`${JSON.stringify(functions, null, 2)}\n`);
+          process.stdout.write(`${jsonOutput(functions)}\n`);
           return;
         }
         const paint = painter(process.stdout);

@@ -33,6 +33,14 @@ export function stateText(state: ExecutionState | TaskState, paint: (colour: Col
   return paint(STATE_COLOURS[state], state.toLowerCase().replace('_', ' '));
 }
 
+/**
+ * JSON for `--json`: states as the CLI writes them everywhere else and as `--state` takes them
+ * (`timed_out`, not the GraphQL enum's `TIMED_OUT`), in every row and nested task.
+ */
+export function jsonOutput(value: unknown): string {
+  return JSON.stringify(value, (key, member) => (key === 'state' && typeof member === 'string' ? member.toLowerCase() : member), 2);
+}
+
 /** Visible width of a string (without colour codes). */
 export function visibleLength(text: string): number {
   // eslint-disable-next-line no-control-regex

@@ -1,5 +1,6 @@
 /** Parsers for command-line values; each error says what to write instead. */
 import { InvalidArgumentError } from 'commander';
+import { toMs } from '../../engine/validation.js';
 
 /** A JSON value from the command line. */
 export function parseJson(text: string, what: string, example: string): unknown {
@@ -31,6 +32,20 @@ export function integer(min: number, max: number) {
 /** A duration: milliseconds ("1500") or text the server reads ("10s", "5m", "2h"). */
 export function duration(text: string): number | string {
   return /^\d+$/.test(text.trim()) ? Number(text) : text.trim();
+}
+
+/** A duration parsed here, in milliseconds ("1500", "10s", "5m"), of at least `minMs`. */
+export function durationMs(what: string, minMs: number) {
+  return (text: string): number => {
+    let value: number;
+    try {
+      value = toMs(/^\d+$/.test(text.trim()) ? Number(text) : text.trim(), what);
+    } catch (error) {
+      throw new InvalidArgumentError((error as Error).message);
+    }
+    if (value < minMs) throw new InvalidArgumentError(`${what} must be at least ${minMs} ms; got ${text}`);
+    return value;
+  };
 }
 
 /** "a,b, c" → ["a", "b", "c"]. */

@@ -3,7 +3,7 @@ import { formatAge, formatDurationMs } from '../../../client/dashboard/time.js';
 import { buildTaskTree, countTasks, type TaskNode } from '../../../client/taskTree.js';
 import type { Execution, Task } from '../../../client/types.js';
 import { durationOf } from './executions.js';
-import { painter, preview, stateText, table } from './output.js';
+import { jsonOutput, painter, preview, stateText, table } from './output.js';
 import { withClient, withRemoteOptions, type RemoteOptions } from './remote.js';
 
 type Paint = ReturnType<typeof painter>;
@@ -56,6 +56,7 @@ export function renderExecution(execution: Execution, tasks: Task[], paint: Pain
   lines.push(field('args', preview(execution.args, 100)));
   if (execution.state === 'COMPLETED') lines.push(field('result', preview(execution.result, 100)));
   if (execution.error) lines.push(field('error', paint('red', `${execution.error.name}: ${execution.error.message}`)));
+  if (execution.waitingReason) lines.push(field('waiting', paint('yellow', execution.waitingReason)));
   const counts = countTasks(tasks);
   const rows: string[][] = [];
   for (const root of buildTaskTree(tasks)) treeRows(root, '', '', paint, rows);
@@ -70,7 +71,7 @@ export function showCommand(): Command {
   ).action(async (id: string, options: RemoteOptions & { json?: boolean }) => {
     await withClient(options, async (client) => {
       const [execution, tasks] = await Promise.all([client.execution(id), client.tasks(id)]);
-      if (options.json) process.stdout.write(`${JSON.stringify({ ...execution, tasks }, null, 2)}\n`);
+      if (options.json) process.stdout.write(`${jsonOutput({ ...execution, tasks })}\n`);
       else process.stdout.write(`${renderExecution(execution, tasks, painter(process.stdout))}\n`);
     });
   });
