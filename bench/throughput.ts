@@ -10,7 +10,7 @@
  * 4. Postgres statements and notification messages and round trips per execution.
  *
  *   npm run bench            (all benches)     tsx bench/throughput.ts   (this one)
- *   THROUGHPUT_COUNT, BACKLOGS (e.g. "1000,10000"), BACKLOG_MEASURED, LATENCY_SAMPLES resize it.
+ *   THROUGHPUT_COUNT, THROUGHPUT_ROUNDS, BACKLOGS (e.g. "1000,10000"), BACKLOG_MEASURED, LATENCY_SAMPLES resize it.
  *
  * The peers live in bench/peers (their own package.json and lockfile), installed here on first
  * use with `npm ci`: they are never dependencies of the product.
@@ -30,6 +30,8 @@ const RESULTS_DIR = join(HERE, 'results');
 const COUNT = Number(process.env.THROUGHPUT_COUNT ?? 5000);
 const BACKLOGS = (process.env.BACKLOGS ?? '1000,10000,100000').split(',').map(Number);
 const BACKLOG_MEASURED = Number(process.env.BACKLOG_MEASURED ?? 1000);
+/** Throughput rounds; the table shows each system's median round. */
+const ROUNDS = Number(process.env.THROUGHPUT_ROUNDS ?? 3);
 
 const SENPUKI: SystemName[] = ['senpuki-redis', 'senpuki-notify', 'senpuki-embedded'];
 const PEERS: SystemName[] = ['graphile-defaults', 'graphile-tuned', 'bullmq'];
@@ -69,14 +71,18 @@ async function main(): Promise<number> {
       console.log(`${rate}${start}`);
     }
   };
-  // Interleaved, so a change in the machine's load during the run touches every system alike.
-  for (const system of [...PEERS, ...SENPUKI]) await run({ mode: 'throughput', system, count: COUNT });
+  // Round-robin over the systems, several rounds, each system's median kept: a change in the
+  // machine's load during the run touches every system alike.
+  for (let round = 1; round <= ROUNDS; round++) {
+    console.log(`round ${round} of ${ROUNDS}`);
+    for (const system of [...PEERS, ...SENPUKI]) await run({ mode: 'throughput', system, count: COUNT });
+  }
   for (const system of ['bullmq', 'graphile-defaults', ...SENPUKI] as SystemName[]) await run({ mode: 'latency', system, samples: LATENCY_SAMPLES });
   for (const waiting of BACKLOGS) {
     for (const system of SENPUKI) await run({ mode: 'backlog', system, waiting, measured: Math.min(BACKLOG_MEASURED, waiting) });
   }
   const machine = machineInfo();
-  const { text, markdown, failed } = renderReport(results, { machine, count: COUNT, backlogs: BACKLOGS, measured: BACKLOG_MEASURED });
+  const { text, markdown, failed } = renderReport(results, { machine, count: COUNT, backlogs: BACKLOGS, measured: BACKLOG_MEASURED, rounds: ROUNDS });
   console.log(`\n${text}`);
   await mkdir(RESULTS_DIR, { recursive: true });
   await writeFile(join(RESULTS_DIR, 'throughput.json'), `${JSON.stringify({ bench: 'throughput', date: new Date().toISOString(), machine, results }, null, 2)}\n`);
