@@ -139,7 +139,7 @@ console.log(JSON.stringify([typeof engine.Senpuki, typeof engine.defineDurable, 
     try {
       const health = await fetch(new URL('/healthz', serve.graphqlUrl));
       assert.equal(health.status, 200);
-      assert.deepEqual(await health.json(), { status: 'ok' });
+      assert.equal(((await health.json()) as { status: string }).status, 'ok');
       const dispatched = await runCli(['dispatch', 'sumDoubled', '[[1, 2, 3]]', '--wait', '--url', serve.graphqlUrl], {}, 60_000, npx);
       assert.equal(dispatched.code, 0, dispatched.stderr);
       assert.equal(dispatched.stdout.trim(), '12');

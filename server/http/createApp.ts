@@ -34,6 +34,7 @@ import { useAuth } from './useAuth.js';
 import { useOriginPolicy } from './useOriginPolicy.js';
 import { useRequestParseErrors } from './useRequestParseErrors.js';
 import { useSubscriptionErrorStatus } from './useSubscriptionErrorStatus.js';
+import { useTracing } from './useTracing.js';
 import { useHealthCheck } from './useHealthCheck.js';
 import { registerEngineMetrics } from './engineMetrics.js';
 import { createMetricsRegistry, useMetrics } from './useMetrics.js';
@@ -191,6 +192,7 @@ export function createGraphQLApp(config: GraphQLAppConfig): GraphQLApp {
     useMetrics(metrics, { path: DEFAULT_METRICS_PATH, authorize: authorizeScrape }),
     useRequestParseErrors(),
     ...useQueryLimits(limits),
+    useTracing(),
     useSubscriptionErrorStatus(),
     ...(config.plugins ?? []),
   ];
