@@ -2,7 +2,7 @@
  * One Senpuki run of the throughput bench (see shape.ts), on Postgres + Redis, Postgres
  * LISTEN/NOTIFY or the embedded PGlite store. Statements are counted at the store's `Db`, and
  * messages and round trips at the notification backend, so the costs per execution need no
- * server-side statistics.
+ * server-side statistics. BENCH_PROFILE=1 also prints each statement's count and mean latency.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
