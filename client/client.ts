@@ -9,6 +9,7 @@ import {
   DiscardDeadLetterMutation,
   ReplayDeadLetterMutation,
   SendSignalMutation,
+  DispatchManyMutation,
   DispatchMutation,
   ExecutionQuery,
   ExecutionsQuery,
@@ -143,6 +144,19 @@ export function createSenpukiClient(options: SenpukiClientOptions): SenpukiClien
       const data = await request('mutation', DispatchMutation, { input: { ...dispatchOptions, function: fn, args } });
       const { execution, token, tokenExpiresAt, created } = data.dispatch;
       return { executionId: execution.id, token, tokenExpiresAt, created, execution };
+    },
+
+    async dispatchMany(items) {
+      const data = await request('mutation', DispatchManyMutation, {
+        items: items.map((item) => ({ ...item.options, function: item.fn, args: item.args ?? [] })),
+      });
+      return data.dispatchMany.items.map(({ execution, token, tokenExpiresAt, created }) => ({
+        executionId: execution.id,
+        token,
+        tokenExpiresAt,
+        created,
+        execution,
+      }));
     },
 
     async execution(id) {

@@ -73,6 +73,22 @@ export const DispatchMutation = graphql(
   [ExecutionFields],
 );
 
+export const DispatchManyMutation = graphql(
+  `
+  mutation DispatchMany($items: [DispatchInput!]!) {
+    dispatchMany(items: $items) {
+      items {
+        created
+        token
+        tokenExpiresAt
+        execution { ...ExecutionFields }
+      }
+    }
+  }
+`,
+  [ExecutionFields],
+);
+
 export const CancelExecutionMutation = graphql(
   `
   mutation CancelExecution($id: ID!) {

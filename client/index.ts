@@ -11,6 +11,7 @@ export type {
   DeadLetterFilter,
   DeadLetterPage,
   DispatchOptions,
+  DispatchManyItem,
   DispatchResult,
   DurableFunction,
   ErrorInfo,

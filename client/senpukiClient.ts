@@ -6,6 +6,7 @@ import type { TaskListOptions, TaskListSnapshot } from './taskTree.js';
 import type {
   DeadLetterFilter,
   DeadLetterPage,
+  DispatchManyItem,
   DispatchOptions,
   DispatchResult,
   DurableFunction,
@@ -89,6 +90,12 @@ export interface SenpukiClient {
 
   /** Starts an execution of the durable function `fn` with `args` (a JSON array, one item per parameter). */
   dispatch(fn: string, args?: readonly unknown[], options?: DispatchOptions): Promise<DispatchResult>;
+  /**
+   * Starts many executions with one request (and one database statement on the server; at most
+   * 1,000). Results come in input order. When any item is invalid none is dispatched, and the
+   * error (code BAD_USER_INPUT) says which items and why.
+   */
+  dispatchMany(items: readonly DispatchManyItem[]): Promise<DispatchResult[]>;
   /** One execution; rejects with code NOT_FOUND when there is none. */
   execution(id: string): Promise<Execution>;
   /** A page of executions matching `filter`, newest first. */

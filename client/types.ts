@@ -41,6 +41,15 @@ export interface DispatchResult {
   execution: Execution;
 }
 
+/** One execution of `dispatchMany`. */
+export interface DispatchManyItem {
+  /** Name of a registered durable function. */
+  fn: string;
+  /** Its arguments, one per parameter (default none). */
+  args?: readonly unknown[];
+  options?: DispatchOptions;
+}
+
 /** What `sendSignal` returns. */
 export type SignalDelivery = ResultOf<typeof SendSignalMutation>['sendSignal'];
 

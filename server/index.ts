@@ -1,5 +1,6 @@
 export { Senpuki } from './engine/senpuki.js';
-export type { DispatchOptions, ExecutionId, ListOptions, SenpukiOptions, WaitOptions } from './engine/senpuki.js';
+export type { DispatchItem, DispatchOptions, ExecutionId, ListOptions, SenpukiOptions, WaitOptions } from './engine/senpuki.js';
+export { DEFAULT_MAX_DISPATCH_BATCH, DispatchBatchError } from './engine/dispatchInput.js';
 export type { Context, SignalWaitOptions } from './engine/context.js';
 export type { DeadLetterListOptions } from './engine/deadLetters.js';
 export type { SenpukiHealth } from './engine/health.js';

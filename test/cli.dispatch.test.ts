@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -60,6 +60,28 @@ describe('the senpuki CLI against a server started with --functions', () => {
     assert.equal(run.stdout, '');
     assert.match(run.stderr, /✗ failed after \S+: NonRetryableError: out of stock/);
     assert.doesNotMatch(run.stderr, /\n\s+at /, 'no stack trace');
+  });
+
+  it('dispatch --file sends every line of an NDJSON file as one batch and prints the ids in file order', async () => {
+    const file = join(dataDir, 'jobs.ndjson');
+    await writeFile(file, ['{"function": "greet", "args": ["cy"], "tags": ["bulk"]}', '', '{"function": "greet", "args": ["di"], "idempotencyKey": "cli-bulk"}', '{"function": "greet", "args": ["ed"], "idempotencyKey": "cli-bulk"}'].join('\n'));
+    const run = await runCli(['dispatch', '--file', file], env);
+    assert.equal(run.code, 0, run.stderr);
+    const ids = run.stdout.trim().split('\n');
+    assert.equal(ids.length, 3);
+    assert.equal(ids[2], ids[1], 'the repeated idempotency key returns the first execution');
+    const watched = await runCli(['watch', ids[0]!], env);
+    assert.deepEqual(JSON.parse(watched.stdout), { greeting: 'hello CY CY' });
+    const bad = join(dataDir, 'bad.ndjson');
+    await writeFile(bad, '{"function": "greet", "args": ["ok"]}\n{"function": "nobody"}\n{"function": "greet", "args": "x"}\n');
+    const refused = await runCli(['dispatch', '--file', bad], env);
+    assert.equal(refused.code, 4, refused.stderr);
+    assert.match(refused.stderr, /line 3: "args" must be a JSON array/);
+    await writeFile(bad, '{"function": "greet", "args": ["ok"]}\n{"function": "nobody"}\n');
+    const unknown = await runCli(['dispatch', '--file', bad], env);
+    assert.equal(unknown.code, 4, unknown.stderr);
+    assert.match(unknown.stderr, /1 of 2 items are invalid, so none was dispatched\. line 2: No durable function named "nobody"/);
+    assert.equal(unknown.stdout, '');
   });
 
   it('dispatch without --wait prints only the execution id; watch and show follow it by that id', async () => {

@@ -181,7 +181,7 @@ describe('claims racing cancels (postgres)', { skip: !(await postgresReachable()
   });
   after(() => testStore.dispose());
 
-  it('never deadlock: claim locks tasks then executions in separate statements', async () => {
+  it('never deadlock: a claim skips execution rows that a cancel holds instead of waiting for them', async () => {
     const { store } = testStore;
     const failures: unknown[] = [];
     for (let round = 0; round < 15; round++) {

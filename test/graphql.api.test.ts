@@ -61,6 +61,35 @@ describe('GraphQL queries and mutations over HTTP', () => {
     assert.deepEqual([first.body.data.dispatch.created, second.body.data.dispatch.created], [true, false]);
   });
 
+  it('dispatches many executions at once, each with its own token, honouring idempotency keys per item', async () => {
+    const DISPATCH_MANY = `mutation($items: [DispatchInput!]!) {
+      dispatchMany(items: $items) { items { created token execution { id state function args tags } } }
+    }`;
+    const { body } = await t.gql(DISPATCH_MANY, {
+      items: [
+        { function: 'tree', args: [1], tags: ['bulk'] },
+        { function: 'idle', idempotencyKey: 'api-bulk-once' },
+        { function: 'idle', idempotencyKey: 'api-bulk-once' },
+      ],
+    });
+    assert.equal(body.errors, undefined);
+    const items = body.data.dispatchMany.items;
+    assert.deepEqual(items.map((item: any) => [item.created, item.execution.function, item.execution.state]), [
+      [true, 'tree', 'PENDING'],
+      [true, 'idle', 'PENDING'],
+      [false, 'idle', 'PENDING'],
+    ]);
+    assert.equal(items[2].execution.id, items[1].execution.id);
+    assert.notEqual(items[0].token, items[1].token, 'a token per execution');
+    assert.equal(await t.senpuki.waitFor(items[0].execution.id, { timeoutMs: 10_000 }), 30);
+    const bad = await t.gql(DISPATCH_MANY, { items: [{ function: 'idle' }, { function: 'tree', args: { n: 1 } }, { function: 'missing' }] });
+    const [error] = bad.body.errors as any[];
+    assert.equal(error.extensions.code, 'BAD_USER_INPUT');
+    assert.match(error.message, /^2 of 3 items are invalid, so none was dispatched\. items\[1\]: args must be a JSON array/);
+    assert.deepEqual(error.extensions.items.map((item: any) => item.index), [1, 2]);
+    assert.match(error.extensions.items[1].message, /No durable function named "missing"/);
+  });
+
   it('shows an execution with its tasks as a tree and as a flat list', async () => {
     const id = await t.senpuki.dispatch('tree', [2]);
     await t.senpuki.waitFor(id, { timeoutMs: 10_000 });

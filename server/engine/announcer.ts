@@ -1,7 +1,11 @@
 import {
   WORKER_WAKE_CHANNEL,
+  executionChannel,
   hasChannelListener,
   specTaskState,
+  taskChannel,
+  type ChannelListener,
+  type ChannelMessage,
   type NotificationBackend,
 } from '../notifications/backend.js';
 import type { Changes } from '../store/store.js';
@@ -20,8 +24,15 @@ export const executionTasksChannel = (executionId: string): string => `senpuki:e
  * Publishes what a committed write changed: the spec's task and execution messages, the
  * executions list and execution-tasks channels, and a wake-up for idle workers per queue.
  * Never throws (the backends swallow publish errors), never called before the write commits.
+ *
+ * On a backend that can publish many messages at once, every announcement made in one turn of
+ * the event loop (a batch of settled tasks, a bulk dispatch) goes out together: one Redis
+ * pipeline or one NOTIFY statement, with the same channels and payloads, in the same order.
  */
 export class Announcer {
+  private pending: ChannelMessage[] = [];
+  private flushed: Promise<void> | undefined;
+
   constructor(
     private readonly notifications: NotificationBackend | undefined,
     /** In-process hook (the local worker's wake-up), called even without a backend. */
@@ -30,9 +41,11 @@ export class Announcer {
 
   async announce(changes: Changes | undefined): Promise<void> {
     if (!changes) return;
-    for (const queue of new Set(changes.wakeQueues)) this.onWake(queue);
+    const wakeQueues = new Set(changes.wakeQueues);
+    for (const queue of wakeQueues) this.onWake(queue);
     const backend = this.notifications;
     if (!backend) return;
+    if (hasChannelListener(backend) && backend.publishMany) return this.enqueue(backend, messagesOf(changes, wakeQueues));
     const sends: Promise<void>[] = [];
     for (const task of changes.tasks) {
       sends.push(
@@ -43,14 +56,44 @@ export class Announcer {
       sends.push(backend.notifyExecutionUpdated(execution.id, execution.state));
     }
     if (hasChannelListener(backend)) {
-      for (const task of changes.tasks) {
-        sends.push(backend.publish(executionTasksChannel(task.executionId), encodeMessage({ task_id: task.id, state: task.state })));
-      }
-      for (const execution of changes.executions) {
-        sends.push(backend.publish(EXECUTIONS_CHANNEL, encodeMessage({ execution_id: execution.id, state: execution.state })));
-      }
-      for (const queue of new Set(changes.wakeQueues)) sends.push(backend.publish(WORKER_WAKE_CHANNEL, queue));
+      // Ours beyond the spec's (which went through its methods above).
+      const ours = messagesOf(changes, wakeQueues).slice(changes.tasks.length + changes.executions.length);
+      for (const { channel, payload } of ours) sends.push(backend.publish(channel, payload));
     }
     await Promise.allSettled(sends);
   }
+
+  /** Resolves once this turn's messages were handed to the backend. */
+  private enqueue(backend: ChannelListener, messages: ChannelMessage[]): Promise<void> {
+    this.pending.push(...messages);
+    this.flushed ??= new Promise<void>((resolve) =>
+      setImmediate(() => {
+        const batch = this.pending;
+        this.pending = [];
+        this.flushed = undefined;
+        void backend.publishMany!(batch).finally(resolve);
+      }),
+    );
+    return this.flushed;
+  }
+}
+
+/** The messages a change makes, in the order they were always sent: spec channels first. */
+function messagesOf(changes: Changes, wakeQueues: Set<string>): ChannelMessage[] {
+  const messages: ChannelMessage[] = [];
+  for (const task of changes.tasks) {
+    // The spec's task channel knows no `cancelled`: a cancelled task ends its streams as `failed` (as notifyTaskUpdated says it).
+    messages.push({ channel: taskChannel(task.id), payload: encodeMessage({ task_id: task.id, state: specTaskState(task.state) }) });
+  }
+  for (const execution of changes.executions) {
+    messages.push({ channel: executionChannel(execution.id), payload: encodeMessage({ execution_id: execution.id, state: execution.state }) });
+  }
+  for (const task of changes.tasks) {
+    messages.push({ channel: executionTasksChannel(task.executionId), payload: encodeMessage({ task_id: task.id, state: task.state }) });
+  }
+  for (const execution of changes.executions) {
+    messages.push({ channel: EXECUTIONS_CHANNEL, payload: encodeMessage({ execution_id: execution.id, state: execution.state }) });
+  }
+  for (const queue of wakeQueues) messages.push({ channel: WORKER_WAKE_CHANNEL, payload: queue });
+  return messages;
 }

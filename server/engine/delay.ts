@@ -50,3 +50,8 @@ export function delayOrWake(ms: number, setWake: (wake: () => void) => void): Pr
     });
   });
 }
+
+/** Resolves at the next turn of the event loop, after pending I/O callbacks and timers. */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

@@ -1,5 +1,5 @@
 import type { AbortCause } from '../errors.js';
-import { executionChannel, hasChannelListener, type NotificationBackend } from '../notifications/backend.js';
+import { executionChannel, hasChannelListener, type ChannelListener, type NotificationBackend } from '../notifications/backend.js';
 import type { ExecutionState } from './types.js';
 
 /** Execution states that end the tasks still running for it, and why. */
@@ -12,16 +12,33 @@ export const ABORTING_STATES: Partial<Record<ExecutionState, AbortCause>> = {
 };
 
 /**
+ * A task that has run this long gets a listener on its execution's channel. Shorter ones never
+ * subscribe: a cancel that comes meanwhile is seen when their outcome is written (or by the
+ * heartbeat), and most tasks end well before this, so most executions cost no SUBSCRIBE and
+ * UNSUBSCRIBE on the notification backend.
+ */
+export const DEFAULT_CANCEL_WATCH_DELAY_MS = 50;
+
+interface Watch {
+  count: number;
+  timer?: NodeJS.Timeout;
+  stop?: () => void;
+}
+
+/**
  * A worker's listeners on the channels of the executions it runs tasks of, so a cancel or a
  * timeout reaches those tasks at once (the heartbeat catches it too, later). One listener per
- * execution, reference-counted by the tasks running for it.
+ * execution, reference-counted by the tasks running for it, opened once its first task has run
+ * `delayMs`; once it is confirmed, the execution is read once, for a cancel sent before it.
  */
 export class ExecutionWatchers {
-  private readonly listeners = new Map<string, { count: number; stop?: () => void }>();
+  private readonly listeners = new Map<string, Watch>();
 
   constructor(
     private readonly backend: NotificationBackend | undefined,
     private readonly onAborting: (executionId: string, cause: AbortCause) => void,
+    private readonly readState: (executionId: string) => Promise<ExecutionState | undefined> = async () => undefined,
+    private readonly delayMs = DEFAULT_CANCEL_WATCH_DELAY_MS,
   ) {}
 
   watch(executionId: string): void {
@@ -30,10 +47,19 @@ export class ExecutionWatchers {
       existing.count++;
       return;
     }
-    const entry: { count: number; stop?: () => void } = { count: 1 };
+    const entry: Watch = { count: 1 };
     this.listeners.set(executionId, entry);
-    const backend = this.backend;
-    if (!hasChannelListener(backend)) return;
+    if (!hasChannelListener(this.backend)) return;
+    entry.timer = setTimeout(() => this.listen(executionId, entry), this.delayMs);
+    entry.timer.unref();
+  }
+
+  private listen(executionId: string, entry: Watch): void {
+    const backend = this.backend as NotificationBackend & ChannelListener;
+    const check = (state: ExecutionState | undefined) => {
+      const cause = state && ABORTING_STATES[state];
+      if (cause && this.listeners.get(executionId) === entry) this.onAborting(executionId, cause);
+    };
     backend
       .listen(executionChannel(executionId), (payload) => {
         let state: ExecutionState | undefined;
@@ -42,13 +68,13 @@ export class ExecutionWatchers {
         } catch {
           return;
         }
-        const cause = state && ABORTING_STATES[state];
-        if (cause) this.onAborting(executionId, cause);
+        check(state);
       })
       .then(
         (stop) => {
-          if (this.listeners.get(executionId) === entry) entry.stop = stop;
-          else stop();
+          if (this.listeners.get(executionId) !== entry) return stop();
+          entry.stop = stop;
+          this.readState(executionId).then(check, () => {});
         },
         () => {}, // The heartbeat still catches the cancel.
       );
@@ -58,11 +84,15 @@ export class ExecutionWatchers {
     const entry = this.listeners.get(executionId);
     if (!entry || --entry.count > 0) return;
     this.listeners.delete(executionId);
+    clearTimeout(entry.timer);
     entry.stop?.();
   }
 
   close(): void {
-    for (const listener of this.listeners.values()) listener.stop?.();
+    for (const listener of this.listeners.values()) {
+      clearTimeout(listener.timer);
+      listener.stop?.();
+    }
     this.listeners.clear();
   }
 }

@@ -8,6 +8,7 @@ import { argsHash } from './resultCache.js';
 import { isTransientStoreError, retryTransient } from '../store/transientErrors.js';
 import { isRetryable, retryDelayMs } from './retry.js';
 import type { Semaphore } from './semaphore.js';
+import type { TaskSettler } from './taskSettler.js';
 import { toJson } from './validation.js';
 
 const RUN_OUTCOMES: Record<TaskOutcome['kind'], TaskRunOutcome> = { completed: 'completed', failed: 'failed', retry: 'retried', released: 'released' };
@@ -18,6 +19,8 @@ export interface RunningTask {
   controller: AbortController;
   /** True while every wait of the task is pending (it holds no slot). */
   readonly suspended: boolean;
+  /** Settles when the function has returned (or thrown), before its outcome is written. */
+  executed: Promise<void>;
   /** Settles when the task's outcome has been written (or fenced off). */
   done: Promise<void>;
   /** How the run ended, once `done` settles (`abandoned`: the lease was lost, nothing written). */
@@ -78,6 +81,8 @@ class TaskSlot {
 
 export interface RunTaskDeps {
   runtime: Omit<TaskRuntime, 'suspend'>;
+  /** Writes outcomes, batched with the other tasks of this worker that finish at the same time. */
+  settler: TaskSettler;
   slots: Semaphore;
   logger: Logger;
   /** Aborted when the worker gives up on its tasks (stopped): writing an outcome is no longer retried. */
@@ -100,17 +105,24 @@ export function runTask(deps: RunTaskDeps, task: ClaimedTask, slotHeld: boolean)
     get suspended() {
       return slot.suspended;
     },
+    executed: Promise.resolve(),
     done: Promise.resolve(),
   };
+  let markExecuted!: () => void;
+  running.executed = new Promise<void>((resolve) => (markExecuted = resolve));
   running.done = (async () => {
+    let outcome: TaskOutcome | undefined;
     try {
       await slot.acquire();
-      const outcome = await execute(deps, task, controller.signal, slot);
+      outcome = await execute(deps, task, controller.signal, slot);
       running.outcome = outcome ? RUN_OUTCOMES[outcome.kind] : 'abandoned';
-      if (outcome) await settle(deps, task, outcome);
     } finally {
+      // The function is done: its slot may run the next task while this outcome is written (the
+      // task stays running, leased and heartbeated, in the store and here until it is).
       slot.release();
+      markExecuted();
     }
+    if (outcome) await settle(deps, task, outcome);
     const definition = deps.runtime.registry.get(task.functionName);
     // A slot of a limited function came free: wake the workers that may have rows waiting for it.
     if (definition?.maxConcurrent !== undefined) {
@@ -168,9 +180,9 @@ async function execute(
  * to run the task again and again.
  */
 async function settle(deps: RunTaskDeps, task: ClaimedTask, outcome: TaskOutcome): Promise<void> {
-  const { store, workerId, announcer } = deps.runtime;
+  const { announcer } = deps.runtime;
   const write = (value: TaskOutcome) =>
-    retryTransient(() => store.settleTask(task.id, task.executionId, workerId, value), {
+    retryTransient(() => deps.settler.settle({ taskId: task.id, executionId: task.executionId, outcome: value }), {
       signal: deps.stopped,
       onRetry: (error, attempt) => {
         if (attempt === 1) deps.logger.warn({ err: error, taskId: task.id }, 'writing a task outcome failed; retrying until the store answers');
@@ -186,7 +198,7 @@ async function settle(deps: RunTaskDeps, task: ClaimedTask, outcome: TaskOutcome
       changes = await write({ kind: 'failed', error: { name: 'StoreError', message: `The result could not be stored: ${(error as Error).message}` } });
     }
     if (!changes) deps.logger.info({ taskId: task.id }, 'task outcome not written: it was written already, or another worker took the task over');
-    await announcer.announce(changes);
+    void announcer.announce(changes); // Never throws; nothing here waits for the hint to be out.
   } catch (error) {
     // The worker stopped while the store was down: the lease will expire and another worker resumes the task.
     deps.logger.error({ err: error, taskId: task.id }, 'could not write task outcome');

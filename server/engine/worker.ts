@@ -22,10 +22,12 @@ import { WORKER_WAKE_CHANNEL, hasChannelListener, type NotificationBackend } fro
 import type { TaskRuntime } from './context.js';
 import { ABORTING_STATES, ExecutionWatchers } from './executionWatchers.js';
 import { RetentionRunner, toRetentionPolicy, type RetentionOptions } from './retention.js';
-import { delay, delayOrWake } from './delay.js';
+import { delay, delayOrWake, yieldToEventLoop } from './delay.js';
 import { Semaphore } from './semaphore.js';
 import type { EngineEventHub } from './events.js';
 import { runTask, type RunningTask } from './taskRunner.js';
+import { TaskSettler } from './taskSettler.js';
+import { WorkSignal } from './workSignal.js';
 import { DEFAULT_MAX_LEASE_LOSSES, DEFAULT_WORKER_PRESENCE_INTERVAL_MS, type WorkerPresence } from '../store/store.js';
 import type { PollOptions } from '../realtime/changeFeed.js';
 import { isConnected } from '../realtime/channelWatch.js';
@@ -94,7 +96,9 @@ export class Worker {
   /** When leases were last renewed (performance.now()): past `leaseMs` without, they may belong to another worker. */
   private lastRenewedAt = performance.now();
   private readonly retention: RetentionRunner | undefined;
+  private readonly settler: TaskSettler;
   private nudged = false;
+  private readonly work = new WorkSignal(() => this.wakeLoop());
   private wake: (() => void) | undefined;
   private timers: NodeJS.Timeout[] = [];
   private stopWakeListener: (() => void) | undefined;
@@ -116,10 +120,15 @@ export class Worker {
       maxSuspended: options.maxSuspended ?? DEFAULT_MAX_SUSPENDED,
       maxLeaseLosses: options.maxLeaseLosses ?? DEFAULT_MAX_LEASE_LOSSES,
     };
-    this.slots = new Semaphore(this.options.concurrency, () => this.nudge());
+    this.slots = new Semaphore(this.options.concurrency, () => this.work.slotFreed());
+    this.settler = new TaskSettler(deps.runtime.store, this.id);
     const retention = toRetentionPolicy(options.retention);
     this.retention = retention && new RetentionRunner(retention);
-    this.executions = new ExecutionWatchers(deps.notifications, (executionId, cause) => this.abortExecution(executionId, cause));
+    this.executions = new ExecutionWatchers(
+      deps.notifications,
+      (executionId, cause) => this.abortExecution(executionId, cause),
+      async (executionId) => (await deps.runtime.feed.readExecution(executionId))?.state,
+    );
   }
 
   get state(): WorkerState {
@@ -203,6 +212,10 @@ export class Worker {
   /** Wakes an idle claim loop (a task became runnable in one of our queues). */
   nudge(queue?: string): void {
     if (queue !== undefined && !this.options.queues.includes(queue)) return;
+    this.work.announced();
+  }
+
+  private wakeLoop(): void {
     this.nudged = true;
     this.wake?.();
   }
@@ -257,15 +270,17 @@ export class Worker {
       let claimedAll = false;
       if (limit > 0) {
         try {
-          const claimed = await this.deps.runtime.store.claimTasks({
-            workerId: this.id,
-            queues: this.options.queues,
-            tags: this.options.tags,
-            functionNames: this.deps.functionNames(),
-            limits: this.concurrencyLimits(),
-            limit,
-            leaseMs: this.options.leaseMs,
-          });
+          const claimed = await this.work.claim(limit, () =>
+            this.deps.runtime.store.claimTasks({
+              workerId: this.id,
+              queues: this.options.queues,
+              tags: this.options.tags,
+              functionNames: this.deps.functionNames(),
+              limits: this.concurrencyLimits(),
+              limit,
+              leaseMs: this.options.leaseMs,
+            }),
+          );
           for (const task of claimed) this.runClaimed(task);
           void this.deps.runtime.announcer.announce({
             tasks: claimed.map((task) => ({ id: task.id, state: task.state, executionId: task.executionId })),
@@ -278,7 +293,13 @@ export class Worker {
           this.noteError(error, 'claiming tasks failed');
         }
       }
-      if (claimedAll || this.nudged || this.stateValue !== 'ready') continue;
+      if (claimedAll || this.nudged || this.stateValue !== 'ready') {
+        // The embedded store answers in microtasks: without a turn of the event loop between
+        // claims, a backlog would be drained without ever letting timers, I/O or the batched
+        // writes and announcements (which wait for the next turn) run.
+        await yieldToEventLoop();
+        continue;
+      }
       // Push may stand in for polling only while the backend is connected: wake-ups sent during an outage are lost.
       const pushed = this.deps.pushReachesAllWriters && this.stopWakeListener !== undefined && isConnected(this.deps.notifications);
       let waitMs = pushed ? this.deps.poll.pollMaxIntervalMs : idleMs;
@@ -315,7 +336,7 @@ export class Worker {
     // A waiting orchestrator may have taken its slot back between the claim and now: then this
     // task waits for the next free slot (its lease is renewed meanwhile) rather than overshoot.
     const running = runTask(
-      { runtime: { ...this.deps.runtime, workerId: this.id }, slots: this.slots, logger: this.deps.logger, stopped: this.stopped.signal },
+      { runtime: { ...this.deps.runtime, workerId: this.id }, settler: this.settler, slots: this.slots, logger: this.deps.logger, stopped: this.stopped.signal },
       task,
       this.slots.tryAcquire(),
     );
@@ -325,9 +346,10 @@ export class Worker {
     const startedAt = performance.now();
     const waitedMs = task.attempt === 1 && task.startedAt ? Math.max(0, task.startedAt.getTime() - task.scheduledFor.getTime()) : undefined;
     events.emit('taskStarted', { functionName: task.functionName, queue: task.queue, attempt: task.attempt, waitedMs });
+    // A cancel can only interrupt the function: once it has returned, the write of its outcome sees the cancel.
+    void running.executed.finally(() => this.executions.unwatch(task.executionId));
     void running.done.finally(() => {
       this.running.delete(task.id);
-      this.executions.unwatch(task.executionId);
       events.emit('taskFinished', { functionName: task.functionName, queue: task.queue, outcome: running.outcome ?? 'abandoned', durationMs: performance.now() - startedAt });
     });
   }

@@ -43,6 +43,17 @@ export interface ChannelListener {
   /** Resolves once the channel is subscribed; the returned function unsubscribes (idempotent). */
   listen(channel: string, onMessage: (payload: string) => void): Promise<() => void>;
   publish(channel: string, payload: string): Promise<void>;
+  /**
+   * Publishes many messages at once, in order, in as few round trips as the transport allows
+   * (one Redis pipeline, one NOTIFY statement). Never throws.
+   */
+  publishMany?(messages: readonly ChannelMessage[]): Promise<void>;
+}
+
+/** One payload for one channel. */
+export interface ChannelMessage {
+  channel: string;
+  payload: string;
 }
 
 export const TASK_TERMINAL_MESSAGE_STATES: ReadonlySet<string> = new Set(['completed', 'failed']);

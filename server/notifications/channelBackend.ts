@@ -6,6 +6,7 @@ import {
   executionChannel,
   taskChannel,
   type ChannelListener,
+  type ChannelMessage,
   type ExecutionMessage,
   type NotificationBackend,
   type SubscribeOptions,
@@ -67,6 +68,26 @@ export abstract class ChannelBackend implements NotificationBackend, ChannelList
         // A faulty error hook must not break the caller either.
       }
     }
+  }
+
+  async publishMany(messages: readonly ChannelMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    try {
+      await this.publishManyRaw(messages);
+    } catch (error) {
+      try {
+        this.onPublishError(error, messages[0]!.channel);
+      } catch {
+        // A faulty error hook must not break the caller either.
+      }
+    }
+  }
+
+  /** One message at a time unless the transport can do better (Redis pipelines, one NOTIFY statement). */
+  protected async publishManyRaw(messages: readonly ChannelMessage[]): Promise<void> {
+    const results = await Promise.allSettled(messages.map(({ channel, payload }) => this.publishRaw(channel, payload)));
+    const failed = results.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   notifyTaskCompleted(taskId: string): Promise<void> {

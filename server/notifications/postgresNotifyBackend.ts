@@ -5,6 +5,7 @@ import {
   type PgNotifyTransportOptions,
 } from '../store/pgListener.js';
 import { createPgliteNotifyTransport, type PgliteLike } from '../store/pgliteListener.js';
+import type { ChannelMessage } from './backend.js';
 import { ChannelBackend } from './channelBackend.js';
 import { SharedSubscriptions } from './sharedSubscriptions.js';
 
@@ -83,6 +84,12 @@ export class PostgresNotifyBackend extends ChannelBackend {
   protected async publishRaw(channel: string, payload: string): Promise<void> {
     if (this.closing) throw new Error('PostgresNotifyBackend is closed');
     await this.transport.notify(channel, payload);
+  }
+
+  /** One statement for all of them. */
+  protected override async publishManyRaw(messages: readonly ChannelMessage[]): Promise<void> {
+    if (this.closing) throw new Error('PostgresNotifyBackend is closed');
+    await this.transport.notifyMany(messages);
   }
 
   /** Closes the LISTEN connection and our NOTIFY pool (idempotent); pending listens reject. */

@@ -1,5 +1,6 @@
 import type { ConnectionOptions } from 'node:tls';
-import type { ClusterOptions, RedisOptions } from 'ioredis';
+import { Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import type { ChannelMessage } from './backend.js';
 import { ChannelBackend } from './channelBackend.js';
 import { RedisLink, createRedisConnection, type RedisRole } from './redisLink.js';
 import { parseRedisUrl, type RedisConnectionDescription } from './redisUrl.js';
@@ -120,6 +121,23 @@ export class RedisBackend extends ChannelBackend {
     this.publisher ??= this.createLink('publisher');
     await this.publisher.whenReady(this.publishTimeoutMs);
     await this.publisher.connection.publish(channel, payload);
+  }
+
+  /**
+   * One pipeline: every PUBLISH in one write and one round trip. A Cluster routes each command by
+   * its own slot, so there they go one by one.
+   */
+  protected override async publishManyRaw(messages: readonly ChannelMessage[]): Promise<void> {
+    if (this.closing) throw new Error('RedisBackend is closed');
+    this.publisher ??= this.createLink('publisher');
+    const connection = this.publisher.connection;
+    if (!(connection instanceof Redis)) return super.publishManyRaw(messages);
+    await this.publisher.whenReady(this.publishTimeoutMs);
+    const pipeline = connection.pipeline();
+    for (const { channel, payload } of messages) pipeline.publish(channel, payload);
+    const replies = (await pipeline.exec()) ?? [];
+    const failed = replies.find(([error]) => error);
+    if (failed) throw failed[0];
   }
 
   /** Closes both connections (idempotent); pending listens reject. */

@@ -49,13 +49,15 @@ export function createErrorMasker(log: ErrorLogger): (error: unknown, message: s
     const original = graphQLError ? graphQLError.originalError : error;
     if (graphQLError && (original === undefined || original === null || original instanceof GraphQLError)) return graphQLError;
     if (original instanceof SenpukiError && PUBLIC_CODES.has(original.code)) {
+      // Fields written for clients beside the message (e.g. the bad items of a dispatchMany).
+      const details = (original as { details?: Record<string, unknown> }).details ?? {};
       if (graphQLError) {
         // Same object, code added: Yoga logs every error the masker replaces, and these are expected.
-        (graphQLError.extensions as Record<string, unknown>).code = original.code;
+        Object.assign(graphQLError.extensions as Record<string, unknown>, details, { code: original.code });
         return graphQLError;
       }
       const status = HTTP_STATUS[original.code];
-      return new GraphQLError(original.message, { extensions: { code: original.code, ...(status ? { http: { status } } : {}) } });
+      return new GraphQLError(original.message, { extensions: { ...details, code: original.code, ...(status ? { http: { status } } : {}) } });
     }
     log(original);
     const code = isTransientStoreError(original) ? 'UNAVAILABLE' : 'INTERNAL_SERVER_ERROR';

@@ -1,9 +1,10 @@
 import pg from 'pg';
 import { SenpukiError } from '../errors.js';
+import { isPrepared, type PreparedStatement } from './prepared.js';
 
 /** Anything that runs a parameterised query: the pool, or a client inside a transaction. */
 export interface Queryable {
-  query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string | PreparedStatement, values?: unknown[]): Promise<pg.QueryResult<R>>;
 }
 
 /**
@@ -64,18 +65,18 @@ export function createPoolDb({ kind, pool, schema, onClose, sessionConfig }: Poo
             // Releasing it normally keeps that one connection in step.
             const client = await pool.connect();
             try {
-              return await client.query(text, values as unknown[]);
+              return await client.query(toQuery(text), values as unknown[]);
             } finally {
               client.release();
             }
           }
-        : (text, values) => pool.query(text, values as unknown[]),
+        : (text, values) => pool.query(toQuery(text), values as unknown[]),
     async transaction(fn) {
       const client = await pool.connect();
       let broken: Error | undefined;
       try {
         await client.query('BEGIN');
-        const result = await fn(client);
+        const result = await fn({ query: (text, values) => client.query(toQuery(text), values as unknown[]) });
         await client.query('COMMIT');
         return result;
       } catch (error) {
@@ -101,7 +102,7 @@ export function createPoolDb({ kind, pool, schema, onClose, sessionConfig }: Poo
       await client.connect();
       let ended: Promise<void> | undefined;
       return {
-        query: (text, values) => client.query(text, values as unknown[]),
+        query: (text, values) => client.query(toQuery(text), values as unknown[]),
         close() {
           lost = true;
           ended ??= client.end().catch(() => {});
@@ -115,6 +116,12 @@ export function createPoolDb({ kind, pool, schema, onClose, sessionConfig }: Poo
     },
   };
   return db;
+}
+
+/** What node-postgres takes: a text, or a named statement (prepared once per connection). */
+function toQuery(text: string | PreparedStatement): string {
+  // pg takes a config object where a text goes; its type just does not say so.
+  return (isPrepared(text) ? { name: text.name, text: text.text } : text) as string;
 }
 
 export interface PostgresDbOptions {

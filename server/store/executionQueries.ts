@@ -1,7 +1,8 @@
 import type { ExecutionRecord, ExecutionState, Json, StoredError } from '../engine/types.js';
 import { mergeChanges, noChanges, type Changes } from './changes.js';
 import type { Queryable } from './db.js';
-import { EXECUTION_COLUMNS, toExecution, type ExecutionRow } from './rows.js';
+import { prepared } from './prepared.js';
+import { EXECUTION_COLUMNS, qualify, toExecution, type ExecutionRow } from './rows.js';
 
 export const ACTIVE_EXECUTION_STATES: ExecutionState[] = ['pending', 'running'];
 
@@ -29,7 +30,7 @@ export async function insertExecution(
   input: NewExecution,
 ): Promise<{ execution: ExecutionRecord; created: boolean }> {
   const { rows } = await db.query<ExecutionRow>(
-    `WITH e AS (
+    prepared(`WITH e AS (
        INSERT INTO senpuki_executions
          (id, function_name, args, state, queue, tags, priority, idempotency_key, root_task_id, deadline_at)
        VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8,
@@ -42,7 +43,7 @@ export async function insertExecution(
        SELECT $8, e.id, 'function', $2, $3, 'pending', $11, $4, $5, $6, now() + $9::bigint * interval '1 millisecond'
        FROM e
      )
-     SELECT * FROM e`,
+     SELECT * FROM e`),
     [
       input.id,
       input.functionName,
@@ -65,6 +66,73 @@ export async function insertExecution(
   return { execution: toExecution(existing.rows[0]!), created: false };
 }
 
+/**
+ * `insertExecution` for many executions in one statement, results in input order. An item whose
+ * idempotency key is taken (by an earlier execution, or an earlier item of the same batch) gets
+ * that execution with `created: false`; only keys taken by a write not yet visible to the
+ * statement's snapshot cost a second, small read.
+ */
+export async function insertExecutions(
+  db: Queryable,
+  inputs: NewExecution[],
+): Promise<Array<{ execution: ExecutionRecord; created: boolean }>> {
+  const { rows } = await db.query<ExecutionRow & { n: number; created: boolean }>(
+    prepared(`WITH input AS MATERIALIZED (
+       SELECT * FROM jsonb_to_recordset($1::jsonb) AS i(n int, id uuid, root_task_id uuid, function_name text, args jsonb,
+         queue text, tags text[], priority int, idempotency_key text, delay_ms bigint, max_duration_ms bigint, max_attempts int)
+     ), e AS (
+       INSERT INTO senpuki_executions
+         (id, function_name, args, state, queue, tags, priority, idempotency_key, root_task_id, deadline_at)
+       SELECT i.id, i.function_name, i.args, 'pending', i.queue, i.tags, i.priority, i.idempotency_key, i.root_task_id,
+              now() + (i.delay_ms + i.max_duration_ms) * interval '1 millisecond'
+       FROM input i ORDER BY i.n
+       ON CONFLICT (idempotency_key) DO NOTHING
+       RETURNING ${EXECUTION_COLUMNS}
+     ), t AS (
+       INSERT INTO senpuki_tasks
+         (id, execution_id, kind, function_name, args, state, max_attempts, queue, tags, priority, scheduled_for)
+       SELECT e.root_task_id, e.id, 'function', e.function_name, e.args, 'pending', i.max_attempts, e.queue, e.tags, e.priority,
+              now() + i.delay_ms * interval '1 millisecond'
+       FROM e JOIN input i ON i.id = e.id
+     )
+     SELECT i.n, true AS created, e.* FROM e JOIN input i ON i.id = e.id
+     UNION ALL
+     SELECT i.n, false, ${qualify(EXECUTION_COLUMNS, 'x')}
+     FROM input i JOIN senpuki_executions x ON x.idempotency_key = i.idempotency_key
+     WHERE i.id NOT IN (SELECT id FROM e)`),
+    [
+      JSON.stringify(
+        inputs.map((input, n) => ({
+          n,
+          id: input.id,
+          root_task_id: input.rootTaskId,
+          function_name: input.functionName,
+          args: input.args,
+          queue: input.queue,
+          tags: input.tags,
+          priority: input.priority,
+          idempotency_key: input.idempotencyKey ?? null,
+          delay_ms: input.delayMs,
+          max_duration_ms: input.maxDurationMs ?? null,
+          max_attempts: input.maxAttempts,
+        })),
+      ),
+    ],
+  );
+  const results: Array<{ execution: ExecutionRecord; created: boolean } | undefined> = new Array(inputs.length);
+  for (const row of rows) results[row.n] = { execution: toExecution(row), created: row.created };
+  const unresolved = inputs.flatMap((input, n) => (results[n] ? [] : [input.idempotencyKey!]));
+  if (unresolved.length > 0) {
+    const { rows: existing } = await db.query<ExecutionRow>(
+      `SELECT ${EXECUTION_COLUMNS} FROM senpuki_executions WHERE idempotency_key = ANY($1::text[])`,
+      [unresolved],
+    );
+    const byKey = new Map(existing.map((row) => [row.idempotency_key, toExecution(row)]));
+    inputs.forEach((input, n) => (results[n] ??= { execution: byKey.get(input.idempotencyKey!)!, created: false }));
+  }
+  return results as Array<{ execution: ExecutionRecord; created: boolean }>;
+}
+
 export async function selectExecution(db: Queryable, id: string): Promise<ExecutionRecord | undefined> {
   const { rows } = await db.query<ExecutionRow>(`SELECT ${EXECUTION_COLUMNS} FROM senpuki_executions WHERE id = $1`, [id]);
   return rows[0] && toExecution(rows[0]);
@@ -72,7 +140,7 @@ export async function selectExecution(db: Queryable, id: string): Promise<Execut
 
 export async function selectExecutions(db: Queryable, ids: readonly string[]): Promise<ExecutionRecord[]> {
   const { rows } = await db.query<ExecutionRow>(
-    `SELECT ${EXECUTION_COLUMNS} FROM senpuki_executions WHERE id = ANY($1::uuid[])`,
+    prepared(`SELECT ${EXECUTION_COLUMNS} FROM senpuki_executions WHERE id = ANY($1::uuid[])`),
     [ids],
   );
   return rows.map(toExecution);

@@ -32,6 +32,8 @@ export interface NotifyTransport {
   listen(channel: string): Promise<void>;
   unlisten(channel: string): Promise<void>;
   notify(channel: string, payload: string): Promise<void>;
+  /** Many NOTIFYs in one statement, in order. */
+  notifyMany(messages: ReadonlyArray<{ channel: string; payload: string }>): Promise<void>;
   /** The LISTEN connection is known to be down (callers poll rather than wait). */
   readonly down: boolean;
   /** Idempotent; closes only what the transport opened. */
@@ -39,6 +41,9 @@ export interface NotifyTransport {
 }
 
 /** What a transport tells its owner. */
+/** NOTIFYs of two parallel arrays, in array order, as one statement. */
+export const NOTIFY_MANY_SQL = 'SELECT count(pg_notify(m.channel, m.payload)) FROM unnest($1::text[], $2::text[]) AS m(channel, payload)';
+
 export interface NotifyTransportEvents {
   onNotification(channel: string, payload: string): void;
   /** The LISTEN connection was lost: listens in flight will not be confirmed. */
@@ -242,6 +247,11 @@ export function createPgNotifyTransport(
       assertPgChannelName(channel);
       if (state === 'closed') throw new Error('NotifyTransport is closed');
       await notifier().query('SELECT pg_notify($1, $2)', [channel, payload]);
+    },
+    async notifyMany(messages) {
+      for (const { channel } of messages) assertPgChannelName(channel);
+      if (state === 'closed') throw new Error('NotifyTransport is closed');
+      await notifier().query(NOTIFY_MANY_SQL, [messages.map((m) => m.channel), messages.map((m) => m.payload)]);
     },
     close() {
       closing ??= (async () => {

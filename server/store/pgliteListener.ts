@@ -2,7 +2,7 @@
  * The LISTEN/NOTIFY transport on an embedded PGlite instance (or a PGliteWorker): in-process, so
  * it is never down. The instance belongs to the caller: `close()` leaves it open.
  */
-import { assertPgChannelName, quotePgChannel, type NotifyTransport, type NotifyTransportEvents } from './pgListener.js';
+import { NOTIFY_MANY_SQL, assertPgChannelName, quotePgChannel, type NotifyTransport, type NotifyTransportEvents } from './pgListener.js';
 
 /** The subset of a PGlite instance (or PGliteWorker) the transport uses. */
 export interface PgliteLike {
@@ -42,6 +42,11 @@ export function createPgliteNotifyTransport(pglite: PgliteLike, events: NotifyTr
       assertPgChannelName(channel);
       ensureOpen();
       await pglite.query('SELECT pg_notify($1, $2)', [channel, payload]);
+    },
+    async notifyMany(messages) {
+      for (const { channel } of messages) assertPgChannelName(channel);
+      ensureOpen();
+      await pglite.query(NOTIFY_MANY_SQL, [messages.map((m) => m.channel), messages.map((m) => m.payload)]);
     },
     async close() {
       if (closed) return;

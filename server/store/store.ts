@@ -2,6 +2,7 @@ import type { DeadLetterRecord, ExecutionRecord, Json, TaskRecord, WorkerRecord 
 import { selectCachedResult } from './cacheQueries.js';
 import { mergeChanges, type Changes } from './changes.js';
 import { claimTasks, msUntilNextDue, type ClaimOptions, type NextDueOptions } from './claimQueries.js';
+import { completeTasks } from './completionQueries.js';
 import {
   countDeadLetterRows,
   deleteDeadLetter,
@@ -15,6 +16,7 @@ import { createEmbeddedDb, type EmbeddedDbOptions } from './embeddedDb.js';
 import {
   countExecutionRows,
   insertExecution,
+  insertExecutions,
   selectExecution,
   selectExecutionPage,
   selectExecutions,
@@ -56,6 +58,13 @@ import {
 export type { Changes } from './changes.js';
 export type { ExecutionCursor, ExecutionFilter, NewExecution } from './executionQueries.js';
 export type { NewChild, TaskOutcome } from './taskQueries.js';
+
+/** One outcome for `settleTasks`. */
+export interface SettleInput {
+  taskId: string;
+  executionId: string;
+  outcome: TaskOutcome;
+}
 export type { ClaimOptions, ClaimedTask, NextDueOptions } from './claimQueries.js';
 export type { DeadLetterFilter, ReplayOutcome } from './deadLetterQueries.js';
 export type { ProgressPatch } from './progressQueries.js';
@@ -128,6 +137,10 @@ export class Store {
   createExecution(input: NewExecution) {
     return this.use((db) => insertExecution(db, input));
   }
+  /** Many executions and their root tasks in one statement, results in input order (idempotency keys honoured per item). */
+  createExecutions(inputs: NewExecution[]) {
+    return this.use((db) => insertExecutions(db, inputs));
+  }
   getExecution(id: string): Promise<ExecutionRecord | undefined> {
     return this.read((db) => selectExecution(db, id));
   }
@@ -164,6 +177,26 @@ export class Store {
   }
   settleTask(taskId: string, executionId: string, workerId: string, outcome: TaskOutcome): Promise<Changes | undefined> {
     return this.use((db) => db.transaction((tx) => settleTask(tx, taskId, executionId, workerId, outcome)));
+  }
+  /**
+   * `settleTask` for many outcomes of one worker, in input order. Plain completions (the common
+   * case) are written together in one statement; anything else, and a completion that statement
+   * could not write (lease lost, execution no longer active), takes `settleTask`'s transaction.
+   * Rejects only when nothing was written; otherwise each outcome has its own result.
+   */
+  settleTasks(workerId: string, outcomes: SettleInput[]): Promise<Array<PromiseSettledResult<Changes | undefined>>> {
+    return this.use(async (db) => {
+      const completions = outcomes.flatMap(({ taskId, executionId, outcome }) =>
+        outcome.kind === 'completed' && !outcome.cache ? [{ taskId, executionId, result: outcome.result }] : [],
+      );
+      const written = completions.length > 0 ? await completeTasks(db, workerId, completions) : new Map<string, Changes>();
+      return Promise.allSettled(
+        outcomes.map(
+          ({ taskId, executionId, outcome }) =>
+            written.get(taskId) ?? db.transaction((tx) => settleTask(tx, taskId, executionId, workerId, outcome)),
+        ),
+      );
+    });
   }
   /** Upserts an orchestrator's children by call key; signal waits among them take buffered signals in the same transaction. */
   scheduleChildren(parentTaskId: string, workerId: string, children: NewChild[]) {

@@ -1,6 +1,7 @@
 import type { ExecutionState, Json, StoredError, TaskKind, TaskRecord, TaskState } from '../engine/types.js';
 import { mergeChanges, noChanges, type Changes } from './changes.js';
 import type { Queryable } from './db.js';
+import { prepared } from './prepared.js';
 import { ACTIVE_EXECUTION_STATES, lockExecution, finishExecution, settleCancelling } from './executionQueries.js';
 import { upsertCachedResult } from './cacheQueries.js';
 import { TASK_COLUMNS, toTask, type TaskRow } from './rows.js';
@@ -11,7 +12,7 @@ export async function selectTask(db: Queryable, id: string): Promise<TaskRecord 
 }
 
 export async function selectTasks(db: Queryable, ids: readonly string[]): Promise<TaskRecord[]> {
-  const { rows } = await db.query<TaskRow>(`SELECT ${TASK_COLUMNS} FROM senpuki_tasks WHERE id = ANY($1::uuid[])`, [ids]);
+  const { rows } = await db.query<TaskRow>(prepared(`SELECT ${TASK_COLUMNS} FROM senpuki_tasks WHERE id = ANY($1::uuid[])`), [ids]);
   return rows.map(toTask);
 }
 
