@@ -108,7 +108,8 @@ export class StreamWriter implements DurableStream {
   private phase: 'new' | 'replaying' | 'appending' | 'ignoring' = 'new';
   private opening: Promise<void> | undefined;
   private replay: Replay | undefined;
-  private failure: { error: unknown } | undefined;
+  /** What ended the writer, and whether a write or close() has rejected with it (the function knows). */
+  private failure: { error: unknown; reported: boolean } | undefined;
   /** Writes waiting for the stream to open or for their replay comparison, in order. */
   private readonly queue: Queued[] = [];
   private pumping: Promise<void> | undefined;
@@ -149,7 +150,7 @@ export class StreamWriter implements DurableStream {
         new ValidationError(`A chunk of stream "${name}" is ${bytes} bytes of JSON; the limit is ${this.deps.limits.maxChunkBytes} (streamLimits.maxChunkBytes). Split it into smaller chunks.`),
       );
     }
-    if (this.failure) return Promise.reject(this.failure.error);
+    if (this.failure) return Promise.reject(this.reportFailure());
     if (this.phase === 'appending' && this.queue.length === 0) return this.append(text, bytes);
     if (this.phase === 'ignoring' && this.queue.length === 0) return RESOLVED;
     return new Promise<void>((resolve, reject) => {
@@ -161,7 +162,10 @@ export class StreamWriter implements DurableStream {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.ended ??= 'is closed; write before closing it';
-      await this.settle(true, true);
+      await this.settle(true, true).catch((error: unknown) => {
+        if (this.failure?.error === error) this.reportFailure();
+        throw error;
+      });
       if (this.phase !== 'ignoring' && !this.replay?.closed) {
         const refusal = await retryTransient(() => this.deps.store.closeStream(this.deps.key), { signal: this.deps.signal });
         if (refusal) throw refusalError(refusal, this.name);
@@ -174,18 +178,16 @@ export class StreamWriter implements DurableStream {
   /**
    * The task's body has ended: commits everything buffered. `completed` says whether it returned:
    * then a re-run that wrote fewer chunks than the stream's run held starts a new run, and a
-   * failure to commit throws (the task must not complete without its output). After a throw the
-   * task's own error counts, and what could not be committed is written again by its next run.
+   * failure to commit that no write has reported throws (the task must not complete without its
+   * output). After a throw the task's own error counts; its next run writes again what is missing.
    */
   async finish(completed: boolean): Promise<void> {
     this.ended ??= 'belongs to a task that has ended; write before the function returns (await every write)';
-    if (this.closing) return this.closing.then(() => {}, (error) => {
-      if (completed) throw error;
-    });
     try {
-      await this.settle(completed, false);
+      await (this.closing ?? this.settle(completed, false));
     } catch (error) {
-      if (completed) throw error;
+      // A failure a write or close() rejected with is the function's to handle, and it did.
+      if (completed && !(this.failure?.error === error && this.failure.reported)) throw error;
     }
   }
 
@@ -203,6 +205,11 @@ export class StreamWriter implements DurableStream {
       await this.flushing;
     }
     if (this.failure) throw this.failure.error;
+  }
+
+  private reportFailure(): unknown {
+    this.failure!.reported = true;
+    return this.failure!.error;
   }
 
   private open(): Promise<void> {
@@ -381,8 +388,8 @@ export class StreamWriter implements DurableStream {
 
   /** Ends the writer: queued writes reject, later ones too; the task sees the error at its next write or at its end. */
   private fail(error: unknown): void {
-    this.failure ??= { error };
-    for (const item of this.queue.splice(0)) item.reject(this.failure.error);
+    this.failure ??= { error, reported: false };
+    for (const item of this.queue.splice(0)) item.reject(this.reportFailure());
     this.buffer = [];
     this.bufferBytes = 0;
     for (const resolve of this.drainWaiters.splice(0)) resolve();
