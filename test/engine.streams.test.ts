@@ -160,7 +160,7 @@ for (const kind of await storeKinds()) {
     it('says what to fix for a chunk that is too large or not JSON, and for a bad stream name', async () => {
       const { senpuki } = engine;
       const fn = senpuki.durable('badChunks', async (ctx) => {
-        const out = ctx.stream('answer');
+        const out = ctx.stream<unknown>('answer');
         const errors = await Promise.all([out.write('x'.repeat(2000)), out.write({ when: new Date(0) }), out.write(() => 1)].map((write) => write.catch((error: Error) => error)));
         let badName: unknown;
         try {

@@ -187,7 +187,8 @@ export class StreamWriter implements DurableStream {
       await (this.closing ?? this.settle(completed, false));
     } catch (error) {
       // A failure a write or close() rejected with is the function's to handle, and it did.
-      if (completed && !(this.failure?.error === error && this.failure.reported)) throw error;
+      const seen = this.failure !== undefined && this.failure.error === error && this.failure.reported;
+      if (completed && !seen) throw error;
     }
   }
 
