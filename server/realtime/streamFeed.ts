@@ -2,19 +2,19 @@
  * Readers of a stream (GraphQL `executionStream`, `senpuki.readStream`): the chunks after a
  * position, the backlog first, then each chunk as it is committed, until the stream is closed.
  *
- *   listen (stream, execution and execution-tasks channels) ─► confirmed (or timed out)
+ *   listen (streams, execution and execution-tasks channels) ─► confirmed (or timed out)
  *     ─► read after `after` ─► emit (the first event always, even empty) ─► closed? ─► end
  *            ▲                                                     │
  *            └──── message, poll tick, or a full page read ◄───────┘
  *
  * The store is the truth: a message only says "read again after the seq you have", so a lost
- * one costs a poll interval. The stream's channel wakes readers on new chunks; the execution and
- * task channels on the end of its task or execution, which closes it. One read answers both
+ * one costs a poll interval. The execution's streams channel wakes readers on new chunks of their
+ * stream; the execution and task channels on the end of its task or execution, which closes it. One read answers both
  * (state and chunks in one snapshot), and readers at the same position share a read in flight.
  */
 import { executionTasksChannel } from '../engine/announcer.js';
 import { delay, delayOrWake } from '../engine/delay.js';
-import { streamChannel } from '../engine/streamAnnouncer.js';
+import { streamOfMessage, streamsChannel } from '../engine/streamAnnouncer.js';
 import { TERMINAL_TASK_STATES, type StreamChunk, type TaskState } from '../engine/types.js';
 import { NotFoundError } from '../errors.js';
 import { executionChannel, hasChannelListener, type NotificationBackend } from '../notifications/backend.js';
@@ -71,6 +71,9 @@ export class StreamFeed {
       changed = true;
       wake?.();
     };
+    const onStreamMessage = (payload: string) => {
+      if (streamOfMessage(payload) === name) nudge();
+    };
     const onTaskMessage = (payload: string) => {
       const message = parseRowMessage<TaskState>(payload, 'task_id');
       if (message && TERMINAL_TASK_STATES.has(message.state)) nudge();
@@ -78,7 +81,7 @@ export class StreamFeed {
     const listen = { retryMs: this.poll.pollMaxIntervalMs, onConfirmed: nudge };
     const channels = hasChannelListener(backend)
       ? [
-          listenChannel(backend, streamChannel(executionId, name), nudge, listen),
+          listenChannel(backend, streamsChannel(executionId), onStreamMessage, listen),
           listenChannel(backend, executionChannel(executionId), nudge, listen),
           listenChannel(backend, executionTasksChannel(executionId), onTaskMessage, listen),
         ]
