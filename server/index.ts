@@ -1,7 +1,8 @@
 export { Senpuki } from './engine/senpuki.js';
 export type { DispatchOptions, ExecutionId, ListOptions, SenpukiOptions, WaitOptions } from './engine/senpuki.js';
 export type { Context, SignalWaitOptions } from './engine/context.js';
-export type { DurableStream, StreamLimits } from './engine/streamWriter.js';
+export type { DurableStream } from './engine/streamWriter.js';
+export type { StreamLimits } from './engine/streamLimits.js';
 export type { ReadStreamOptions } from './engine/streamReader.js';
 export type { DeadLetterListOptions } from './engine/deadLetters.js';
 export type { SenpukiHealth } from './engine/health.js';

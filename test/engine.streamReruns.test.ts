@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Senpuki } from '../server/engine/senpuki.js';
 import type { StreamChunk } from '../server/engine/types.js';
+import { NonRetryableError } from '../server/errors.js';
 import { waitFor } from './helpers/conditions.js';
 import { openEngine, type TestEngine } from './helpers/engine.js';
 import { Gates } from './helpers/gates.js';
@@ -150,6 +151,26 @@ for (const kind of await storeKinds()) {
       const id = await senpuki.dispatch(fn, []);
       assert.equal(await senpuki.waitFor(id), 2);
       assert.deepEqual(triples(await readAll(senpuki, id, 'answer')), [[1, 1, 'first answer']]);
+    });
+
+    it('a stream closed because its task failed for good opens again when the dead letter is replayed', async () => {
+      const { senpuki } = engine;
+      let runs = 0;
+      const fn = senpuki.durable('failsThenReplayed', async (ctx) => {
+        runs += 1;
+        const out = ctx.stream<string>('log');
+        await out.write('step 1');
+        if (runs === 1) throw new NonRetryableError('step 2 failed');
+        await out.write('step 2');
+        return 'recovered';
+      });
+      const id = await senpuki.dispatch(fn, []);
+      await assert.rejects(senpuki.waitFor(id), /step 2 failed/);
+      assert.deepEqual(triples(await readAll(senpuki, id, 'log')), [[1, 1, 'step 1']], 'closed with its task');
+      const [letter] = await senpuki.listDeadLetters({ executionId: id });
+      await senpuki.replayDeadLetter(letter!.id);
+      assert.equal(await senpuki.waitFor(id), 'recovered');
+      assert.deepEqual(triples(await readAll(senpuki, id, 'log')), [[1, 1, 'step 1'], [2, 1, 'step 2']]);
     });
   });
 }

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Senpuki } from '../server/engine/senpuki.js';
+import { StreamFeed } from '../server/realtime/streamFeed.js';
+import type { Store } from '../server/store/store.js';
 import type { StreamChunk } from '../server/engine/types.js';
 import { ConflictError, NotFoundError, SenpukiError, ValidationError } from '../server/errors.js';
 import { waitFor } from './helpers/conditions.js';
@@ -210,6 +212,32 @@ for (const kind of await storeKinds()) {
       const id = await senpuki.dispatch(parent, []);
       assert.match((await senpuki.waitFor(id)) as string, /^Stream "shared" of execution .* is written by task .*; a stream has one writer/);
       assert.deepEqual(dataOf(await readAll(senpuki, id, 'shared')), ['mine']);
+    });
+
+    it('lets readers at the same position share one read of the store', async () => {
+      const { senpuki } = engine;
+      let reads = 0;
+      const store = new Proxy(senpuki.store, {
+        get(target, property, receiver) {
+          if (property === 'readStream') return (...args: Parameters<Store['readStream']>) => (reads++, target.readStream(...args));
+          const value = Reflect.get(target, property, receiver);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+      const feed = new StreamFeed({ store, pushReachesAllWriters: true, notifications: senpuki.notifications });
+      const fn = senpuki.durable('manyReaders', async (ctx) => {
+        await ctx.stream('answer').write('shared');
+        return null;
+      });
+      const id = await senpuki.dispatch(fn, []);
+      await senpuki.waitFor(id);
+      const readers = Array.from({ length: 50 }, async () => {
+        const events = [];
+        for await (const event of feed.watch(id, 'answer')) events.push(event);
+        return events;
+      });
+      for (const events of await Promise.all(readers)) assert.deepEqual(events, [{ chunks: [{ seq: 1, run: 1, data: 'shared' }], closed: true }]);
+      assert.equal(reads, 1, '50 readers, one read');
     });
 
     it('rejects readStream of an unknown execution and a bad position', async () => {

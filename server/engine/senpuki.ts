@@ -32,7 +32,7 @@ import { sendSignal, type SignalSent } from './signals.js';
 import type { StreamRuntime } from './context.js';
 import { StreamAnnouncer } from './streamAnnouncer.js';
 import { readStream, type ReadStreamOptions } from './streamReader.js';
-import { streamLimitsOf, type StreamLimits } from './streamWriter.js';
+import { streamLimitsOf, type StreamLimits } from './streamLimits.js';
 import type { DeadLetterRecord, Duration, ExecutionRecord, Json, StreamChunk, StreamInfo, TaskRecord } from './types.js';
 import { assertUuid, checkText, describe, toJson, toMs } from './validation.js';
 import { Worker, type WorkerOptions } from './worker.js';
