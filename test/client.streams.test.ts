@@ -1,34 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import WebSocket from 'ws';
 import type { StreamChunk } from '../client/index.js';
 import { waitFor } from './helpers/conditions.js';
 import { startCuttableProxy } from './helpers/cuttableProxy.js';
+import { recordingFetch, recordingWebSocket } from './helpers/recordingClients.js';
 import { startSdkServer, type SdkServer } from './helpers/sdkServer.js';
-
-/** A WebSocket that records the `after` of every subscribe message it sends. */
-function recordingWebSocket() {
-  const afters: unknown[] = [];
-  class RecordingWebSocket extends WebSocket {
-    override send(data: unknown, ...rest: unknown[]): void {
-      const message = JSON.parse(String(data)) as { type: string; payload?: { variables?: { after?: unknown } } };
-      if (message.type === 'subscribe') afters.push(message.payload?.variables?.after);
-      (super.send as (...args: unknown[]) => void)(data, ...rest);
-    }
-  }
-  return { RecordingWebSocket, afters };
-}
-
-/** A fetch that records the `after` of every executionStream request it sends (SSE subscriptions). */
-function recordingFetch() {
-  const afters: unknown[] = [];
-  const recording: typeof fetch = (input, init) => {
-    const body = typeof init?.body === 'string' ? (JSON.parse(init.body) as { query?: string; variables?: { after?: unknown } }) : undefined;
-    if (body?.query?.includes('executionStream')) afters.push(body.variables?.after);
-    return fetch(input, init);
-  };
-  return { recording, afters };
-}
 
 const WORDS = 60;
 const WORD_DELAY_MS = 25;
@@ -50,10 +26,10 @@ describe('SDK client.stream', () => {
 
   for (const transport of ['ws', 'sse'] as const) {
     it(`misses nothing and repeats nothing when the server restarts mid-stream (${transport})`, async () => {
-      const ws = recordingWebSocket();
-      const sse = recordingFetch();
+      const ws = recordingWebSocket('after');
+      const sse = recordingFetch('executionStream', 'after');
       const client = sdk.client({ transport, webSocketImpl: ws.RecordingWebSocket, fetch: sse.recording });
-      const afters = transport === 'ws' ? ws.afters : sse.afters;
+      const afters = transport === 'ws' ? ws.values : sse.values;
       const { executionId } = await client.dispatch('streamWords', [WORDS, WORD_DELAY_MS]);
       const seen: StreamChunk[] = [];
       let restart: Promise<void> | undefined;
@@ -76,7 +52,7 @@ describe('SDK client.stream', () => {
   it('resumes with the seq reached when graphql-ws reconnects by itself after an abrupt drop', async () => {
     const proxy = await startCuttableProxy(new URL(sdk.server.graphqlUrl));
     try {
-      const { RecordingWebSocket, afters } = recordingWebSocket();
+      const { RecordingWebSocket, values: afters } = recordingWebSocket('after');
       const client = sdk.client({ url: proxy.url, webSocketImpl: RecordingWebSocket });
       const { executionId } = await client.dispatch('streamWords', [WORDS, WORD_DELAY_MS]);
       const seen: StreamChunk[] = [];

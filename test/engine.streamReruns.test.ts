@@ -1,21 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Senpuki } from '../server/engine/senpuki.js';
 import type { StreamChunk } from '../server/engine/types.js';
 import { NonRetryableError } from '../server/errors.js';
 import { waitFor } from './helpers/conditions.js';
 import { openEngine, type TestEngine } from './helpers/engine.js';
 import { Gates } from './helpers/gates.js';
 import { storeKinds } from './helpers/stores.js';
-
-/** Every chunk of a stream until it closes; fails instead of hanging. */
-async function readAll(senpuki: Senpuki, executionId: string, name: string): Promise<StreamChunk[]> {
-  const signal = AbortSignal.timeout(15_000);
-  const chunks: StreamChunk[] = [];
-  for await (const chunk of senpuki.readStream(executionId, name, { signal })) chunks.push(chunk);
-  if (signal.aborted) throw new Error(`stream ${name} of ${executionId} did not close; got ${JSON.stringify(chunks)}`);
-  return chunks;
-}
+import { readStreamToEnd } from './helpers/streams.js';
 
 /** [seq, run, data] of each chunk. */
 const triples = (chunks: StreamChunk[]) => chunks.map(({ seq, run, data }) => [seq, run, data]);
@@ -71,7 +62,7 @@ for (const kind of await storeKinds()) {
       }, RETRY_AT_ONCE);
       const id = await senpuki.dispatch(fn, []);
       assert.equal(await senpuki.waitFor(id), 'The slow grey fox');
-      const chunks = await readAll(senpuki, id, 'answer');
+      const chunks = await readStreamToEnd(senpuki, id, 'answer');
       assert.deepEqual(triples(chunks), [
         [1, 1, 'The'], [2, 1, 'quick'], [3, 1, 'brown'],
         [4, 2, 'The'], [5, 2, 'slow'], [6, 2, 'grey'], [7, 2, 'fox'],
@@ -93,7 +84,7 @@ for (const kind of await storeKinds()) {
       }, RETRY_AT_ONCE);
       const id = await senpuki.dispatch(fn, []);
       await senpuki.waitFor(id);
-      assert.deepEqual(triples(await readAll(senpuki, id, 'rows')), [[1, 1, 1], [2, 1, 2], [3, 1, 3], [4, 2, 1], [5, 2, 2]]);
+      assert.deepEqual(triples(await readStreamToEnd(senpuki, id, 'rows')), [[1, 1, 1], [2, 1, 2], [3, 1, 3], [4, 2, 1], [5, 2, 2]]);
     });
 
     it('matches re-written chunks by value, whatever the key order of their objects', async () => {
@@ -107,7 +98,7 @@ for (const kind of await storeKinds()) {
       }, RETRY_AT_ONCE);
       const id = await senpuki.dispatch(fn, []);
       await senpuki.waitFor(id);
-      assert.deepEqual(triples(await readAll(senpuki, id, 'rows')), [[1, 1, { id: 1, tags: ['a'], nested: { x: 1, y: 2 } }], [2, 1, { id: 2 }]]);
+      assert.deepEqual(triples(await readStreamToEnd(senpuki, id, 'rows')), [[1, 1, { id: 1, tags: ['a'], nested: { x: 1, y: 2 } }], [2, 1, { id: 2 }]]);
     });
 
     it('an orchestrator resumed on another worker writes nothing twice', async () => {
@@ -136,7 +127,7 @@ for (const kind of await storeKinds()) {
       }
       assert.equal(runs.length, 2, 'the orchestrator ran twice');
       assert.deepEqual(runs, [1, 1], 'as the same attempt: a replay, not a retry');
-      assert.deepEqual(triples(await readAll(senpuki, id, 'steps')), [[1, 1, 'started'], [2, 1, 'waiting for approval'], [3, 1, 'approved by ana']]);
+      assert.deepEqual(triples(await readStreamToEnd(senpuki, id, 'steps')), [[1, 1, 'started'], [2, 1, 'waiting for approval'], [3, 1, 'approved by ana']]);
     });
 
     it('a stream an earlier run closed stays as it was: what a retry writes to it is dropped', async () => {
@@ -150,7 +141,7 @@ for (const kind of await storeKinds()) {
       }, RETRY_AT_ONCE);
       const id = await senpuki.dispatch(fn, []);
       assert.equal(await senpuki.waitFor(id), 2);
-      assert.deepEqual(triples(await readAll(senpuki, id, 'answer')), [[1, 1, 'first answer']]);
+      assert.deepEqual(triples(await readStreamToEnd(senpuki, id, 'answer')), [[1, 1, 'first answer']]);
     });
 
     it('a stream closed because its task failed for good opens again when the dead letter is replayed', async () => {
@@ -166,11 +157,11 @@ for (const kind of await storeKinds()) {
       });
       const id = await senpuki.dispatch(fn, []);
       await assert.rejects(senpuki.waitFor(id), /step 2 failed/);
-      assert.deepEqual(triples(await readAll(senpuki, id, 'log')), [[1, 1, 'step 1']], 'closed with its task');
+      assert.deepEqual(triples(await readStreamToEnd(senpuki, id, 'log')), [[1, 1, 'step 1']], 'closed with its task');
       const [letter] = await senpuki.listDeadLetters({ executionId: id });
       await senpuki.replayDeadLetter(letter!.id);
       assert.equal(await senpuki.waitFor(id), 'recovered');
-      assert.deepEqual(triples(await readAll(senpuki, id, 'log')), [[1, 1, 'step 1'], [2, 1, 'step 2']]);
+      assert.deepEqual(triples(await readStreamToEnd(senpuki, id, 'log')), [[1, 1, 'step 1'], [2, 1, 'step 2']]);
     });
   });
 }

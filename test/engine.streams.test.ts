@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Senpuki } from '../server/engine/senpuki.js';
 import { StreamFeed } from '../server/realtime/streamFeed.js';
 import type { Store } from '../server/store/store.js';
 import type { StreamChunk } from '../server/engine/types.js';
@@ -9,18 +8,9 @@ import { waitFor } from './helpers/conditions.js';
 import { openEngine, type TestEngine } from './helpers/engine.js';
 import { Gates } from './helpers/gates.js';
 import { storeKinds } from './helpers/stores.js';
-
-/** Every chunk of a stream until it closes; fails instead of hanging. */
-async function readAll(senpuki: Senpuki, executionId: string, name: string, after?: number): Promise<StreamChunk[]> {
-  const signal = AbortSignal.timeout(15_000);
-  const chunks: StreamChunk[] = [];
-  for await (const chunk of senpuki.readStream(executionId, name, { after, signal })) chunks.push(chunk);
-  if (signal.aborted) throw new Error(`stream ${name} of ${executionId} did not close; got ${JSON.stringify(chunks)}`);
-  return chunks;
-}
+import { readStreamToEnd } from './helpers/streams.js';
 
 const dataOf = (chunks: StreamChunk[]) => chunks.map((chunk) => chunk.data);
-const runsOf = (chunks: StreamChunk[]) => chunks.map((chunk) => chunk.run);
 const seqsOf = (chunks: StreamChunk[]) => chunks.map((chunk) => chunk.seq);
 const oneTo = (count: number) => Array.from({ length: count }, (_, index) => index + 1);
 
@@ -60,7 +50,7 @@ for (const kind of await storeKinds()) {
         { seq: 2, run: 1, data: 'two' },
         { seq: 3, run: 1, data: 'three' },
       ]);
-      assert.deepEqual(dataOf(await readAll(senpuki, id, 'answer', 1)), ['two', 'three'], 'after: only later chunks');
+      assert.deepEqual(dataOf(await readStreamToEnd(senpuki, id, 'answer', 1)), ['two', 'three'], 'after: only later chunks');
     });
 
     it('keeps several named streams of one execution apart and lists them with their lengths', async () => {
@@ -75,8 +65,8 @@ for (const kind of await storeKinds()) {
         return null;
       });
       const id = await senpuki.dispatch(fn, []);
-      assert.deepEqual(dataOf(await readAll(senpuki, id, 'rows')), [{ row: 1 }, { row: 2 }, { row: 3 }]);
-      assert.deepEqual(dataOf(await readAll(senpuki, id, 'log')), ['start', 'end']);
+      assert.deepEqual(dataOf(await readStreamToEnd(senpuki, id, 'rows')), [{ row: 1 }, { row: 2 }, { row: 3 }]);
+      assert.deepEqual(dataOf(await readStreamToEnd(senpuki, id, 'log')), ['start', 'end']);
       await senpuki.waitFor(id);
       const streams = await senpuki.listStreams(id);
       assert.deepEqual(streams.map(({ name, length, closed, run }) => ({ name, length, closed, run })).sort((a, b) => a.name.localeCompare(b.name)), [
@@ -95,7 +85,7 @@ for (const kind of await storeKinds()) {
         return count;
       });
       const id = await senpuki.dispatch(fn, [10_000]);
-      const chunks = await readAll(senpuki, id, 'numbers');
+      const chunks = await readStreamToEnd(senpuki, id, 'numbers');
       assert.deepEqual(seqsOf(chunks), oneTo(10_000));
       assert.deepEqual(dataOf(chunks), oneTo(10_000));
       const { rows } = await senpuki.store.db.query<{ batches: number }>(
@@ -119,7 +109,7 @@ for (const kind of await storeKinds()) {
         return 'saved';
       });
       const id = await senpuki.dispatch(fn, []);
-      assert.deepEqual(dataOf(await readAll(senpuki, id, 'answer')), ['final answer']);
+      assert.deepEqual(dataOf(await readStreamToEnd(senpuki, id, 'answer')), ['final answer']);
       assert.equal((await senpuki.stateOf(id)).state, 'running', 'the reader completed before the task did');
       gates.open('closesEarly');
       assert.equal(await senpuki.waitFor(id), 'saved');
@@ -136,7 +126,7 @@ for (const kind of await storeKinds()) {
       });
       const writing = await senpuki.dispatch(fn, [true]);
       const silent = await senpuki.dispatch(fn, [false]);
-      const reads = [readAll(senpuki, writing, 'late'), readAll(senpuki, silent, 'late')];
+      const reads = [readStreamToEnd(senpuki, writing, 'late'), readStreamToEnd(senpuki, silent, 'late')];
       gates.open('opensLater-true');
       gates.open('opensLater-false');
       const [written, never] = await Promise.all(reads);
@@ -153,7 +143,7 @@ for (const kind of await storeKinds()) {
         return 'never';
       });
       const id = await senpuki.dispatch(fn, []);
-      const reading = readAll(senpuki, id, 'answer');
+      const reading = readStreamToEnd(senpuki, id, 'answer');
       await waitFor(async () => (await senpuki.listStreams(id))[0]?.length === 1, { message: 'the first chunk' });
       await senpuki.cancel(id);
       assert.deepEqual(dataOf(await reading), ['partial']);
@@ -179,7 +169,7 @@ for (const kind of await storeKinds()) {
       assert.match(messages[1]!, /^ValidationError: stream "answer" chunk\.when is a Date/);
       assert.match(messages[2]!, /^ValidationError: stream "answer" chunk is a function/);
       assert.match(messages[3]!, /^ValidationError: ctx\.stream\(name\) must be a non-empty string/);
-      assert.deepEqual(dataOf(await readAll(senpuki, id, 'answer')), ['fine'], 'refused chunks take no seq');
+      assert.deepEqual(dataOf(await readStreamToEnd(senpuki, id, 'answer')), ['fine'], 'refused chunks take no seq');
     });
 
     it('refuses a chunk past streamLimits.maxChunks and a stream past streamLimits.maxStreams, the function going on', async () => {
@@ -211,7 +201,7 @@ for (const kind of await storeKinds()) {
       });
       const id = await senpuki.dispatch(parent, []);
       assert.match((await senpuki.waitFor(id)) as string, /^Stream "shared" of execution .* is written by task .*; a stream has one writer/);
-      assert.deepEqual(dataOf(await readAll(senpuki, id, 'shared')), ['mine']);
+      assert.deepEqual(dataOf(await readStreamToEnd(senpuki, id, 'shared')), ['mine']);
     });
 
     it('lets readers at the same position share one read of the store', async () => {
@@ -242,9 +232,9 @@ for (const kind of await storeKinds()) {
 
     it('rejects readStream of an unknown execution and a bad position', async () => {
       const { senpuki } = engine;
-      await assert.rejects(readAll(senpuki, '00000000-0000-4000-8000-000000000000', 'answer'), NotFoundError);
+      await assert.rejects(readStreamToEnd(senpuki, '00000000-0000-4000-8000-000000000000', 'answer'), NotFoundError);
       const id = await senpuki.dispatch('liveWords', []);
-      await assert.rejects(readAll(senpuki, id, 'answer', -1), /after must be the last seq you have, an integer of at least 0/);
+      await assert.rejects(readStreamToEnd(senpuki, id, 'answer', -1), /after must be the last seq you have, an integer of at least 0/);
       await senpuki.cancel(id);
     });
 
