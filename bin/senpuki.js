@@ -1,6 +1,14 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI through tsx, so `npx senpuki ...` needs no build step.
-import { register } from 'tsx/esm/api';
+// The `senpuki` command. An installed package runs its compiled CLI (dist/). A clone of the
+// repository, where the TypeScript source sits beside this file, runs that source through tsx (a
+// devDependency), so development needs no build step and never runs a stale one.
+import { existsSync } from 'node:fs';
 
-register();
-await import('../server/cli/main.ts');
+const source = new URL('../server/cli/main.ts', import.meta.url);
+if (existsSync(source)) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import(source.href);
+} else {
+  await import('../dist/server/cli/main.js');
+}

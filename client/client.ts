@@ -21,6 +21,8 @@ import {
   FunctionsQuery,
   TaskQuery,
   TaskUpdatedSubscription,
+  WorkersQuery,
+  WorkersUpdatedSubscription,
 } from './documents.js';
 import { ExecutionError, fromCombinedError, isClientHttpError, isUnavailable, isUnsuccessful, SenpukiClientError } from './errors.js';
 import { executionListUpdates } from './executionList.js';
@@ -211,6 +213,15 @@ export function createSenpukiClient(options: SenpukiClientOptions): SenpukiClien
     taskUpdates(id, liveOptions = {}) {
       const variables = liveOptions.since === undefined ? { id } : { id, since: liveOptions.since };
       return subscribe(TaskUpdatedSubscription, variables, 'version', liveOptions.since, liveOptions.signal);
+    },
+
+    async workers() {
+      return (await request('query', WorkersQuery, {})).workers;
+    },
+
+    workersUpdates(liveOptions = {}) {
+      // A whole list per event: nothing to resume from, and each event is news.
+      return subscribe(WorkersUpdatedSubscription, {}, 'changeSeq', undefined, liveOptions.signal);
     },
 
     executionsUpdates(filter, liveOptions = {}) {

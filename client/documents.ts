@@ -27,6 +27,7 @@ export const ExecutionFields = graphql(`
     deadlineAt
     version
     changeSeq
+    waitingReason
   }
 `);
 
@@ -255,3 +256,38 @@ export const ExecutionStreamsQuery = graphql(`
     }
   }
 `);
+
+/** The fields of a worker, as it records itself. */
+export const WorkerFields = graphql(`
+  fragment WorkerFields on Worker @_unmask {
+    id
+    host
+    pid
+    queues
+    tags
+    functions
+    concurrency
+    running
+    suspended
+    startedAt
+    lastSeenAt
+  }
+`);
+
+export const WorkersQuery = graphql(
+  `
+  query Workers {
+    workers { ...WorkerFields }
+  }
+`,
+  [WorkerFields],
+);
+
+export const WorkersUpdatedSubscription = graphql(
+  `
+  subscription WorkersUpdated {
+    workersUpdated { ...WorkerFields }
+  }
+`,
+  [WorkerFields],
+);

@@ -24,6 +24,7 @@ export type {
   StreamInfo,
   Task,
   TaskState,
+  Worker,
 } from './types.js';
 export { DEFAULT_EXECUTION_LIST_SIZE, matchesFilter, mergeExecutionList } from './executionList.js';
 export type { ExecutionListOptions, ExecutionListSnapshot } from './executionList.js';

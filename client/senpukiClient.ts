@@ -17,6 +17,7 @@ import type {
   StreamChunk,
   StreamInfo,
   Task,
+  Worker,
 } from './types.js';
 
 /** Options of `createSenpukiClient`. */
@@ -123,6 +124,8 @@ export interface SenpukiClient {
   replayDeadLetter(id: string): Promise<Execution>;
   /** Removes a dead letter without running it again; rejects with code NOT_FOUND when there is none. */
   discardDeadLetter(id: string): Promise<void>;
+  /** The live workers of every process on the server's store, oldest first. */
+  workers(): Promise<Worker[]>;
   /**
    * The position of the latest change in the global change sequence: pass it as
    * `executionsUpdates(filter, { since })` to receive every change after this moment, even one
@@ -134,6 +137,8 @@ export interface SenpukiClient {
   executionUpdates(id: string, options?: LiveOptions): LiveUpdates<Execution>;
   /** The task now, then each newer version; ends after its terminal state. */
   taskUpdates(id: string, options?: LiveOptions): LiveUpdates<Task>;
+  /** The live workers now, then again whenever one comes or goes or what it runs changes; never ends by itself. */
+  workersUpdates(options?: { signal?: AbortSignal }): LiveUpdates<Worker[]>;
   /** Every change of an execution matching `filter`, from now on (or after `since`); never ends by itself. */
   executionsUpdates(filter?: ExecutionFilter, options?: ListLiveOptions): LiveUpdates<Execution>;
   /**

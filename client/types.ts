@@ -1,4 +1,4 @@
-import type { ExecutionFields, FunctionsQuery, TaskFields } from './documents.js';
+import type { ExecutionFields, FunctionsQuery, TaskFields, WorkerFields } from './documents.js';
 import type { ResultOf, VariablesOf } from './graphql.js';
 import type { DeadLetterFields, DeadLettersQuery, DispatchMutation, ExecutionsQuery, ExecutionStreamsQuery, SendSignalMutation } from './documents.js';
 
@@ -21,6 +21,9 @@ export interface StreamChunk<T = unknown> {
 
 /** A stream of an execution, without its chunks. */
 export type StreamInfo = NonNullable<ResultOf<typeof ExecutionStreamsQuery>['execution']>['streams'][number];
+
+/** A live worker process: what it serves (queues, tags, functions) and how busy it is. */
+export type Worker = ResultOf<typeof WorkerFields>;
 
 /** A durable function the server can dispatch. */
 export type DurableFunction = ResultOf<typeof FunctionsQuery>['functions'][number];

@@ -24,5 +24,3 @@ export { RedisBackend } from './notifications/redisBackend.js';
 export type { RedisBackendOptions } from './notifications/redisBackend.js';
 export { PostgresNotifyBackend } from './notifications/postgresNotifyBackend.js';
 export type { PostgresNotifyBackendOptions } from './notifications/postgresNotifyBackend.js';
-export { startServer, useDashboard, createEngine, serverConfigFromEnv } from './http/index.js';
-export type { SenpukiServer, ServerConfig, EngineConfig, ServerLimits, DashboardOptions } from './http/index.js';

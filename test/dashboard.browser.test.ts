@@ -201,4 +201,58 @@ describe('the dashboard in headless Chromium, served by `senpuki serve` on the e
     await page.locator('tbody tr.row[data-state=CANCELLED]').waitFor();
     assert.equal(await page.locator('tbody tr.row').count(), 1);
   });
+
+  it('groups a fan-out of 40 calls into one row with their counts and a bar, and expands it on a click', async () => {
+    await page.locator('.topbar nav a', { hasText: 'Executions' }).click();
+    const items = Array.from({ length: 40 }, (_, i) => ({ sku: `sku-${i}`, quantity: 1, unitPriceCents: 100 }));
+    const id = await dispatchFromForm('placeOrder', JSON.stringify(['order-40', items]));
+    await page.locator(`tr[data-id="${id}"][data-state=COMPLETED] .fn a`).click();
+    const group = page.locator('tr.fanout-row[data-group=reserveItem]');
+    await group.filter({ hasText: '× 40' }).waitFor();
+    await group.locator('.progress-text', { hasText: /^40\/40/ }).waitFor();
+    assert.match((await group.locator('.progress').getAttribute('title')) ?? '', /40 completed/);
+    assert.equal(await page.locator('tr.task-row:not(.fanout-row)').count(), 2, 'the orchestrator and chargePayment; the 40 calls are folded');
+    await page.screenshot({ path: join(SCREENSHOTS, 'dashboard-fanout-grouped.png'), fullPage: true });
+    await group.click();
+    await page.waitForFunction(() => document.querySelectorAll('tr.task-row:not(.fanout-row)').length === 42);
+    await page.screenshot({ path: join(SCREENSHOTS, 'dashboard-fanout-expanded.png'), fullPage: true });
+  });
+
+  it('says why an execution waits when no live worker takes its queue, and offers no signal button while nothing waits for one', async () => {
+    await page.locator('.topbar nav a', { hasText: 'Executions' }).click();
+    const form = page.locator('form.dispatch-form');
+    await form.locator('select[name=function]').selectOption('remindLater');
+    await form.locator('textarea[name=args]').fill('["nowhere", 1000]');
+    await form.locator('details.options').evaluate((details) => ((details as HTMLDetailsElement).open = true));
+    await form.locator('input[name=queue]').fill('nowhere');
+    await form.locator('button[type=submit]').click();
+    await form.locator('.dispatch-outcome a.dispatched-link').click();
+    await page.locator('.warning-box', { hasText: 'No live worker takes queue "nowhere"' }).waitFor();
+    assert.equal(await page.locator('.actions button', { hasText: 'Send signal' }).isVisible(), false, 'nothing waits for a signal');
+    await page.screenshot({ path: join(SCREENSHOTS, 'dashboard-execution-waiting.png'), fullPage: true });
+    await form.locator('input[name=queue]').fill('').catch(() => {});
+  });
+
+  it('lists the live workers, with what each serves and how busy it is', async () => {
+    await page.locator('.topbar nav a', { hasText: 'Workers' }).click();
+    const row = page.locator('.page-workers tr.row');
+    await row.first().waitFor();
+    assert.equal(await row.count(), 1);
+    assert.match((await row.textContent()) ?? '', /default/);
+    assert.match((await row.locator('td.functions').textContent()) ?? '', /placeOrder/);
+    await page.locator('.page-workers .panel-head', { hasText: /1 live worker · \d+\/4 slots busy/ }).waitFor();
+    await page.screenshot({ path: join(SCREENSHOTS, 'dashboard-workers.png'), fullPage: true });
+  });
+
+  it('opens an execution by the id typed in the search box, and says what an id looks like otherwise', async () => {
+    const [execution] = await running.senpuki.listExecutions({ functionName: 'awaitApproval' });
+    const search = page.locator('.topbar form.search input');
+    await search.fill('not-an-id');
+    await search.press('Enter');
+    await page.locator('.search-status', { hasText: 'An execution id looks like' }).waitFor();
+    await search.fill(execution!.id.toUpperCase());
+    await search.press('Enter');
+    await page.waitForFunction((id) => location.hash === `#/executions/${id}`, execution!.id);
+    await page.locator('.exec-title h1', { hasText: 'awaitApproval' }).waitFor();
+  });
 });

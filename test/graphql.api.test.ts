@@ -267,10 +267,14 @@ describe('GraphQL queries and mutations over HTTP', () => {
   it('serves /healthz and /metrics', async () => {
     const health = await t.app.yoga.fetch('http://localhost/healthz');
     assert.equal(health.status, 200);
-    assert.deepEqual(await health.json(), { status: 'ok' });
+    const body = (await health.json()) as { status: string; store: { ok: boolean }; notifications: unknown; workers: unknown[] };
+    assert.equal(body.status, 'ok');
+    assert.equal(body.store.ok, true);
+    assert.deepEqual(body.notifications, { backend: 'memory', connected: true });
     await t.gql(`{ functions { name } }`);
     const metrics = await (await t.app.yoga.fetch('http://localhost/metrics')).text();
     assert.match(metrics, /senpuki_graphql_operations_total\{type="query",outcome="ok"\} \d+/);
-    assert.match(metrics, /senpuki_graphql_subscriptions_active 0/);
+    assert.match(metrics, /# TYPE senpuki_graphql_subscriptions_active gauge/);
+    assert.match(metrics, /senpuki_notifications_connected 1/);
   });
 });

@@ -61,7 +61,7 @@ export function executionPage(context: DashboardContext, id: string): View {
   const signals = signalForm(context, id, (delivery) =>
     replaceChildren(actionOutcome, h('div', { class: 'ok-box' }, delivery.delivered ? 'Signal delivered to its wait.' : 'Signal queued: the next wait of that name receives it.')),
   );
-  const signalButton = h('button', { type: 'button', class: 'secondary', onclick: () => signals.toggle() }, 'Send signal…');
+  const signalButton = h('button', { type: 'button', class: 'secondary attention', hidden: true, onclick: () => signals.toggle() }, 'Send signal…');
   const cancelButton = h('button', { type: 'button', class: 'danger', onclick: () => void cancel() }, 'Cancel');
 
   async function cancel(): Promise<void> {
@@ -94,9 +94,10 @@ export function executionPage(context: DashboardContext, id: string): View {
     const { execution, tasks } = snapshot;
     const waitingSignal = tasks.find((task: Task) => task.kind === 'SIGNAL' && task.state === 'WAITING');
     signals.suggest(waitingSignal?.function);
+    // Offered while a wait is open: a signal sent at any other time only queues, which is rarely what was meant.
+    signalButton.hidden = !waitingSignal || execution.terminal;
     signalButton.textContent = waitingSignal ? `Send signal "${waitingSignal.function}"…` : 'Send signal…';
-    signalButton.classList.toggle('attention', !!waitingSignal);
-    signalButton.disabled = execution.terminal;
+    if (!waitingSignal) signals.hide();
     cancelButton.disabled = execution.terminal || execution.state === 'CANCELLING';
     if (execution.terminal) signals.hide();
     streams.update(execution.terminal);
@@ -108,6 +109,7 @@ export function executionPage(context: DashboardContext, id: string): View {
     });
     replaceChildren(
       body,
+      execution.waitingReason ? h('div', { class: 'warning-box', role: 'status' }, h('strong', null, 'Waiting: '), execution.waitingReason) : null,
       h(
         'div',
         { class: 'exec-top' },

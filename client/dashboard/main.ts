@@ -12,11 +12,13 @@ import { deadLettersPage } from './deadLettersPage.js';
 import { h, type View } from './dom.js';
 import { executionPage } from './executionPage.js';
 import { executionsPage } from './executionsPage.js';
-import { parseRoute, rememberHash } from './router.js';
+import { executionHref, parseRoute, rememberHash } from './router.js';
 import { startTicker } from './ticker.js';
+import { workersPage } from './workersPage.js';
 
 const API_KEY_STORAGE_KEY = 'senpuki.apiKey';
 const CONFIG_META = 'senpuki-dashboard-config';
+const EXECUTION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** Wait before re-opening the activity feed after it failed (e.g. a missing API key). */
 const ACTIVITY_RETRY_MS = 5000;
 
@@ -74,7 +76,27 @@ function start(): void {
   const navLinks = {
     executions: h('a', { href: '#/executions' }, 'Executions'),
     deadLetters: h('a', { href: '#/dead-letters' }, 'Dead letters'),
+    workers: h('a', { href: '#/workers' }, 'Workers'),
   };
+  // Paste an execution id (from a log line, an alert) to open it.
+  const searchInput = h('input', { type: 'search', name: 'executionId', placeholder: 'Go to execution id…', class: 'mono', autocomplete: 'off', spellcheck: 'false' });
+  const searchStatus = h('span', { class: 'search-status bad', 'aria-live': 'polite' });
+  const search = h(
+    'form',
+    { class: 'search', role: 'search', onsubmit: (event: SubmitEvent) => {
+      event.preventDefault();
+      const id = searchInput.value.trim().toLowerCase();
+      if (!EXECUTION_ID.test(id)) {
+        searchStatus.textContent = 'An execution id looks like 3f2c8a9e-1b7d-4c3e-9a51-6d0e2f4b8c17';
+        return;
+      }
+      searchStatus.textContent = '';
+      searchInput.value = '';
+      location.hash = executionHref(id);
+    } },
+    searchInput,
+    searchStatus,
+  );
   const view = h('main', { class: 'view' });
   const app = document.getElementById('app')!;
   app.replaceChildren(
@@ -82,8 +104,9 @@ function start(): void {
       'header',
       { class: 'topbar' },
       h('a', { class: 'brand', href: '#/executions' }, h('span', { class: 'logo' }), 'Senpuki'),
-      h('nav', null, navLinks.executions, navLinks.deadLetters, h('a', { href: config.graphqlPath, target: '_blank', rel: 'noopener' }, 'GraphiQL ↗')),
+      h('nav', null, navLinks.executions, navLinks.deadLetters, navLinks.workers, h('a', { href: config.graphqlPath, target: '_blank', rel: 'noopener' }, 'GraphiQL ↗')),
       h('span', { class: 'spacer' }),
+      search,
       connection.element,
     ),
     authBar,
@@ -95,11 +118,26 @@ function start(): void {
     current?.dispose();
     const route = parseRoute(location.hash);
     rememberHash(location.hash);
-    navLinks.executions.classList.toggle('active', route.page !== 'deadLetters');
+    navLinks.executions.classList.toggle('active', route.page === 'executions' || route.page === 'execution');
     navLinks.deadLetters.classList.toggle('active', route.page === 'deadLetters');
-    current =
-      route.page === 'execution' ? executionPage(context, route.id) : route.page === 'deadLetters' ? deadLettersPage(context) : executionsPage(context, route.query);
-    document.title = route.page === 'execution' ? `Execution ${route.id.slice(0, 8)} · Senpuki` : route.page === 'deadLetters' ? 'Dead letters · Senpuki' : 'Executions · Senpuki';
+    navLinks.workers.classList.toggle('active', route.page === 'workers');
+    switch (route.page) {
+      case 'execution':
+        current = executionPage(context, route.id);
+        document.title = `Execution ${route.id.slice(0, 8)} · Senpuki`;
+        break;
+      case 'deadLetters':
+        current = deadLettersPage(context);
+        document.title = 'Dead letters · Senpuki';
+        break;
+      case 'workers':
+        current = workersPage(context);
+        document.title = 'Workers · Senpuki';
+        break;
+      default:
+        current = executionsPage(context, route.query);
+        document.title = 'Executions · Senpuki';
+    }
     view.replaceChildren(current.element);
     window.scrollTo(0, 0);
   }

@@ -3,11 +3,13 @@
  *   #/executions?state=FAILED&function=placeOrder&tag=eu   the list (filters in the query)
  *   #/executions/<id>                                      one execution
  *   #/dead-letters                                         tasks that failed for good
+ *   #/workers                                              the live workers
  */
 export type Route =
   | { page: 'executions'; query: URLSearchParams }
   | { page: 'execution'; id: string }
-  | { page: 'deadLetters'; query: URLSearchParams };
+  | { page: 'deadLetters'; query: URLSearchParams }
+  | { page: 'workers' };
 
 /** The route a location hash names; anything unknown is the list. */
 export function parseRoute(hash: string): Route {
@@ -16,6 +18,7 @@ export function parseRoute(hash: string): Route {
   const query = new URLSearchParams(search);
   if (parts[0] === 'executions' && parts[1]) return { page: 'execution', id: parts[1] };
   if (parts[0] === 'dead-letters') return { page: 'deadLetters', query };
+  if (parts[0] === 'workers') return { page: 'workers' };
   return { page: 'executions', query };
 }
 

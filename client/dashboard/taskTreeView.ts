@@ -7,6 +7,7 @@ import { buildTaskTree, countTasks, type TaskNode } from '../taskTree.js';
 import type { Task } from '../types.js';
 import { h, type Child } from './dom.js';
 import { ageElement, durationElement, formatJson, formatTimestamp, idCode, jsonPreview, stateBadge } from './format.js';
+import { progressBar } from './progressBar.js';
 
 const KIND_ICONS: Record<Task['kind'], string> = { FUNCTION: 'ƒ', SLEEP: '◷', SIGNAL: '⚑' };
 /** Indentation per tree level. */
@@ -75,6 +76,77 @@ function detailsRow(task: Task): HTMLTableRowElement {
   );
 }
 
+/** Calls of one function from one parent shown as one group row at least this many (a fan-out). */
+export const FANOUT_GROUP_MIN = 5;
+
+/** What a parent's children are drawn as: single tasks, or a fan-out of one function. */
+type ChildEntry = { node: TaskNode } | { group: TaskNode[]; key: string };
+
+/** A parent's children, with each function called FANOUT_GROUP_MIN times or more folded into one group (at its first call's place). */
+function childEntries(node: TaskNode): ChildEntry[] {
+  const byFunction = new Map<string, TaskNode[]>();
+  for (const child of node.children) {
+    if (child.task.kind !== 'FUNCTION') continue;
+    const list = byFunction.get(child.task.function) ?? [];
+    list.push(child);
+    byFunction.set(child.task.function, list);
+  }
+  const entries: ChildEntry[] = [];
+  const placed = new Set<string>();
+  for (const child of node.children) {
+    const siblings = child.task.kind === 'FUNCTION' ? byFunction.get(child.task.function)! : [];
+    if (siblings.length < FANOUT_GROUP_MIN) entries.push({ node: child });
+    else if (!placed.has(child.task.function)) {
+      placed.add(child.task.function);
+      entries.push({ group: siblings, key: `group:${node.task.id}:${child.task.function}` });
+    }
+  }
+  return entries;
+}
+
+/** One row for a fan-out: the function, how many calls, their states, and a bar of finished over total. */
+function groupRow(group: TaskNode[], key: string, depth: number, last: boolean, open: Set<string>, onToggle: (id: string) => void): HTMLTableRowElement {
+  const tasks = group.map((node) => node.task);
+  const counts = countTasks(tasks);
+  const states = Object.entries(counts.byState)
+    .filter(([, count]) => count > 0)
+    .map(([state, count]) => `${count} ${state.toLowerCase()}`)
+    .join(' · ');
+  const state: Task['state'] = counts.byState.FAILED ? 'FAILED' : counts.byState.RUNNING ? 'RUNNING' : counts.finished === counts.total ? 'COMPLETED' : 'PENDING';
+  const branch = h('span', { class: 'branch', 'aria-hidden': 'true' }, last ? '└' : '├');
+  const nameCell = h(
+    'td',
+    { class: 'task-cell' },
+    h('div', { class: 'task-name-wrap' }, branch, h('span', { class: 'toggle', 'aria-hidden': 'true' }, open.has(key) ? '▾' : '▸'), h('span', { class: 'kind kind-function' }, KIND_ICONS.FUNCTION), h('span', { class: 'task-name' }, tasks[0]!.function), h('span', { class: 'muted' }, ` × ${tasks.length}`)),
+  );
+  nameCell.style.paddingLeft = `${10 + Math.max(0, depth - 1) * INDENT_PX}px`;
+  const started = tasks.map((task) => task.startedAt).filter((at): at is string => !!at).sort()[0] ?? null;
+  const finished = counts.finished === counts.total ? tasks.map((task) => task.finishedAt ?? '').sort().at(-1) ?? null : null;
+  return h(
+    'tr',
+    {
+      class: `row task-row fanout-row${open.has(key) ? ' open' : ''}`,
+      'data-group': tasks[0]!.function,
+      'data-state': state,
+      tabindex: '0',
+      'aria-expanded': String(open.has(key)),
+      onclick: () => onToggle(key),
+      onkeydown: (event: KeyboardEvent) => {
+        if (event.key === 'Enter' || event.key === ' ') {
+          event.preventDefault();
+          onToggle(key);
+        }
+      },
+    },
+    nameCell,
+    h('td', null, stateBadge(state)),
+    h('td', { class: 'num' }, ''),
+    h('td', { class: 'num' }, ageElement(started)),
+    h('td', { class: 'num' }, durationElement(started, finished, finished === null && started !== null)),
+    h('td', { class: 'outcome' }, progressBar(counts.finished, counts.total, states, state)),
+  );
+}
+
 function rows(node: TaskNode, depth: number, last: boolean, open: Set<string>, onToggle: (id: string) => void, out: HTMLTableRowElement[]): void {
   const { task } = node;
   const branch = depth > 0 ? h('span', { class: 'branch', 'aria-hidden': 'true' }, last ? '└' : '├') : null;
@@ -107,7 +179,13 @@ function rows(node: TaskNode, depth: number, last: boolean, open: Set<string>, o
     ),
   );
   if (open.has(task.id)) out.push(detailsRow(task));
-  node.children.forEach((child, index) => rows(child, depth + 1, index === node.children.length - 1, open, onToggle, out));
+  const entries = childEntries(node);
+  entries.forEach((entry, index) => {
+    const lastEntry = index === entries.length - 1;
+    if ('node' in entry) return rows(entry.node, depth + 1, lastEntry, open, onToggle, out);
+    out.push(groupRow(entry.group, entry.key, depth + 1, lastEntry, open, onToggle));
+    if (open.has(entry.key)) entry.group.forEach((child, childIndex) => rows(child, depth + 2, childIndex === entry.group.length - 1, open, onToggle, out));
+  });
 }
 
 /** The tree as table rows, plus a one-line summary of task counts. */

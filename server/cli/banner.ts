@@ -15,7 +15,7 @@ export function banner(running: Running, dataDir: string = DEFAULT_DATA_DIR): st
     `  Senpuki is running (${store}, ${worker ? `worker with ${worker.health().freeSlots} slots` : 'no worker'})`,
     '',
     `  Dashboard  ${server!.url}/`,
-    `  GraphQL    ${server!.graphqlUrl}   (GraphiQL in the browser; graphql-ws and SSE on the same path)`,
+    `  GraphQL    ${server!.graphqlUrl}   (${running.graphiql ? 'GraphiQL in the browser; ' : ''}graphql-ws and SSE on the same path)`,
     `  Health     ${server!.url}/healthz   Metrics ${server!.url}/metrics`,
     `  Functions  ${senpuki.registry.names().sort().join(', ')}`,
   ];

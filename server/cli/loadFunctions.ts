@@ -1,11 +1,12 @@
 import { resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import type { DurableFunction } from '../engine/registry.js';
 import type { Senpuki } from '../engine/senpuki.js';
 import { ValidationError } from '../errors.js';
+import { importUserModule, RUNNING_FROM_SOURCE } from './typescriptLoader.js';
 
-/** The example functions `npm start` serves when no module is named. */
-export const EXAMPLES_MODULE = fileURLToPath(new URL('../../examples/index.ts', import.meta.url));
+/** The example functions `npm start` serves when no module is named (compiled beside the CLI in the package). */
+export const EXAMPLES_MODULE = fileURLToPath(new URL(`../../examples/index.${RUNNING_FROM_SOURCE ? 'ts' : 'js'}`, import.meta.url));
 
 /** Arguments to pre-fill the dashboard's dispatch form with, by function name. */
 export type ExampleArgs = Record<string, unknown[]>;
@@ -42,8 +43,9 @@ export async function registerFunctionModules(senpuki: Senpuki, modulePaths: str
   for (const modulePath of modulePaths) {
     let exports: Record<string, unknown>;
     try {
-      exports = (await import(pathToFileURL(resolve(modulePath)).href)) as Record<string, unknown>;
+      exports = await importUserModule(resolve(modulePath));
     } catch (error) {
+      if (error instanceof ValidationError) throw error;
       throw new ValidationError(`Could not load functions module ${modulePath}: ${(error as Error).message}`);
     }
     const before = senpuki.registry.names().length;

@@ -13,6 +13,7 @@ import { CliError, EXIT_CODES_HELP, EXIT_USAGE } from './commands/exitCodes.js';
 import { durationMs, integer } from './commands/parse.js';
 import { showCommand } from './commands/show.js';
 import { watchCommand } from './commands/watch.js';
+import { workersCommand } from './commands/workers.js';
 import { prettyLogStream, wantsPrettyLogs } from './prettyLog.js';
 // The engine, store and HTTP server load only for `serve` and `worker`: the client commands start in half the time.
 import type { Running, ServeOptions } from './runServe.js';
@@ -54,6 +55,7 @@ function toServeOptions(opts: Record<string, unknown>): ServeOptions {
     apiKeys: opts.apiKey as string[] | undefined,
     allowedOrigins: opts.allowedOrigin as string[] | undefined,
     allowedHosts: opts.allowedHost as string[] | undefined,
+    graphiql: opts.graphiql as boolean | undefined,
     logger,
   };
 }
@@ -91,7 +93,7 @@ export function buildProgram(): Command {
       'after',
       `
 Run a server:          senpuki serve [--functions ./my-functions.ts]
-Talk to a server:      senpuki dispatch|watch|executions|show|cancel|signal|dlq|functions
+Talk to a server:      senpuki dispatch|watch|executions|show|cancel|signal|dlq|functions|workers
                        (--url or SENPUKI_URL, default http://127.0.0.1:4000/graphql;
                         --api-key or SENPUKI_API_KEY)
 Debugging:             SENPUKI_DEBUG=1 prints stack traces with errors
@@ -107,7 +109,9 @@ ${EXIT_CODES_HELP}`,
       .addOption(new Option('--host <host>', 'address to listen on').env('HOST').default('127.0.0.1'))
       .option('--api-key <key>', 'accepted API key (repeatable; or SENPUKI_API_KEYS)', collect)
       .option('--allowed-origin <origin>', 'origin whose pages may call the API, e.g. https://app.example.com (repeatable; or SENPUKI_ALLOWED_ORIGINS)', collect)
-      .option('--allowed-host <name>', 'Host name answered without API keys besides localhost (repeatable; or SENPUKI_ALLOWED_HOSTS)', collect),
+      .option('--allowed-host <name>', 'Host name answered without API keys besides localhost (repeatable; or SENPUKI_ALLOWED_HOSTS)', collect)
+      .option('--graphiql', 'serve GraphiQL at the GraphQL path (default: unless NODE_ENV=production; or SENPUKI_GRAPHIQL)')
+      .option('--no-graphiql', 'do not serve GraphiQL'),
   ).action(async (opts: Record<string, unknown>) => {
     const [{ runServe }, { banner }] = await Promise.all([import('./runServe.js'), import('./banner.js')]);
     const running = await runServe(toServeOptions(opts));
@@ -115,16 +119,21 @@ ${EXIT_CODES_HELP}`,
     untilSignalled(running);
   });
 
-  engineOptions(program.command('worker').description('run a worker only (no HTTP server)')).action(
-    async (opts: Record<string, unknown>) => {
-      const { runWorker } = await import('./runServe.js');
-      const running = await runWorker(toServeOptions(opts));
-      console.log(`worker ${running.worker?.id} running ${running.senpuki.registry.names().sort().join(', ')}`);
-      untilSignalled(running);
-    },
-  );
+  engineOptions(
+    program
+      .command('worker')
+      .description('run a worker only (no GraphQL server)')
+      .addOption(new Option('--metrics-port <port>', 'serve /metrics and /healthz on this port (127.0.0.1, or --metrics-host)').env('SENPUKI_METRICS_PORT').argParser(integer(0, 65_535)))
+      .addOption(new Option('--metrics-host <host>', 'address of the metrics port').env('SENPUKI_METRICS_HOST').default('127.0.0.1')),
+  ).action(async (opts: Record<string, unknown>) => {
+    const { runWorker } = await import('./runServe.js');
+    const running = await runWorker({ ...toServeOptions(opts), metricsPort: opts.metricsPort as number | undefined, metricsHost: opts.metricsHost as string | undefined });
+    console.log(`worker ${running.worker?.id} running ${running.senpuki.registry.names().sort().join(', ')}`);
+    if (running.metrics) console.log(`metrics ${running.metrics.url}/metrics  health ${running.metrics.url}/healthz`);
+    untilSignalled(running);
+  });
 
-  for (const command of [dispatchCommand(), watchCommand(), executionsCommand(), showCommand(), cancelCommand(), signalCommand(), dlqCommand(), functionsCommand()]) {
+  for (const command of [dispatchCommand(), watchCommand(), executionsCommand(), showCommand(), cancelCommand(), signalCommand(), dlqCommand(), functionsCommand(), workersCommand()]) {
     program.addCommand(command);
   }
   // Usage errors throw instead of exiting, so they leave with EXIT_USAGE like other bad input.

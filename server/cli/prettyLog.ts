@@ -19,7 +19,9 @@ const HIDDEN_KEYS = new Set(['level', 'time', 'pid', 'hostname', 'name', 'msg', 
 /** Whether `senpuki serve` should log pretty lines to `stream`. */
 export function wantsPrettyLogs(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv = process.env): boolean {
   if (env.SENPUKI_LOG_FORMAT === 'json') return false;
-  return env.SENPUKI_LOG_FORMAT === 'pretty' || !!stream.isTTY;
+  if (env.SENPUKI_LOG_FORMAT === 'pretty') return true;
+  // Production logs go to a collector, terminal or not.
+  return env.NODE_ENV !== 'production' && !!stream.isTTY;
 }
 
 function formatValue(key: string, value: unknown): string {

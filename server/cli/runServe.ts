@@ -1,9 +1,10 @@
 import type { Logger } from 'pino';
 import type { Senpuki } from '../engine/senpuki.js';
 import type { Worker } from '../engine/worker.js';
-import { serverConfigFromEnv, type ServerConfig } from '../http/config.js';
+import { graphiqlEnabled, serverConfigFromEnv, type ServerConfig } from '../http/config.js';
 import { createEngine } from '../http/createEngine.js';
 import { startServer, type SenpukiServer } from '../http/startServer.js';
+import { startMetricsServer, type MetricsServer } from '../http/metricsServer.js';
 import { useDashboard } from '../http/useDashboard.js';
 import { EXAMPLES_MODULE, registerFunctionModules } from './loadFunctions.js';
 
@@ -23,6 +24,11 @@ export interface ServeOptions {
   apiKeys?: string[];
   allowedOrigins?: string[];
   allowedHosts?: string[];
+  /** `worker` only: serve /metrics and /healthz on this port. */
+  metricsPort?: number;
+  metricsHost?: string;
+  /** Serve GraphiQL (default: SENPUKI_GRAPHIQL, else unless NODE_ENV is production). */
+  graphiql?: boolean;
   logger: Logger;
 }
 
@@ -31,8 +37,12 @@ export interface Running {
   senpuki: Senpuki;
   worker: Worker | undefined;
   server: SenpukiServer | undefined;
+  /** A worker's metrics port, when asked for. */
+  metrics?: MetricsServer;
   /** Example arguments the functions modules exported, by function name (for the banner and the dashboard). */
   exampleArgs: Record<string, unknown[]>;
+  /** Whether the server serves GraphiQL. */
+  graphiql: boolean;
   /** Drains the worker, closes the server, then the engine. Idempotent. */
   stop(): Promise<void>;
 }
@@ -63,10 +73,12 @@ async function startEngine(options: ServeOptions, envConfig: ServerConfig) {
 export async function runServe(options: ServeOptions, env: NodeJS.ProcessEnv = process.env): Promise<Running> {
   const envConfig = serverConfigFromEnv(env);
   const { senpuki, worker, loaded } = await startEngine(options, envConfig);
+  const graphiql = graphiqlEnabled({ graphiql: options.graphiql ?? envConfig.graphiql }, env);
   let server: SenpukiServer;
   try {
     server = await startServer({
       ...envConfig,
+      graphiql,
       senpuki,
       host: options.host ?? envConfig.host,
       port: options.port ?? envConfig.port,
@@ -81,26 +93,46 @@ export async function runServe(options: ServeOptions, env: NodeJS.ProcessEnv = p
     await senpuki.close();
     throw error;
   }
-  return running(senpuki, worker, server, loaded.exampleArgs);
+  return running(senpuki, worker, server, loaded.exampleArgs, graphiql);
 }
 
 /** `senpuki worker`: a worker process without the HTTP server. */
 export async function runWorker(options: ServeOptions, env: NodeJS.ProcessEnv = process.env): Promise<Running> {
   const { senpuki, worker, loaded } = await startEngine(options, serverConfigFromEnv(env));
-  return running(senpuki, worker, undefined, loaded.exampleArgs);
+  let metrics: MetricsServer | undefined;
+  if (options.metricsPort !== undefined) {
+    try {
+      metrics = await startMetricsServer({ senpuki, port: options.metricsPort, host: options.metricsHost });
+    } catch (error) {
+      await worker?.stop();
+      await senpuki.close();
+      throw error;
+    }
+  }
+  return running(senpuki, worker, undefined, loaded.exampleArgs, false, metrics);
 }
 
-function running(senpuki: Senpuki, worker: Worker | undefined, server: SenpukiServer | undefined, exampleArgs: Record<string, unknown[]>): Running {
+function running(
+  senpuki: Senpuki,
+  worker: Worker | undefined,
+  server: SenpukiServer | undefined,
+  exampleArgs: Record<string, unknown[]>,
+  graphiql: boolean,
+  metrics?: MetricsServer,
+): Running {
   let stopping: Promise<void> | undefined;
   return {
     senpuki,
     worker,
     server,
+    metrics,
     exampleArgs,
+    graphiql,
     stop() {
       stopping ??= (async () => {
         await worker?.stop();
         await server?.close();
+        await metrics?.close();
         await senpuki.close();
       })();
       return stopping;

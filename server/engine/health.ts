@@ -1,3 +1,5 @@
+import type { NotificationBackend } from '../notifications/backend.js';
+import { isConnected } from '../realtime/channelWatch.js';
 import type { Store } from '../store/store.js';
 import type { Worker, WorkerHealth } from './worker.js';
 
@@ -5,17 +7,28 @@ import type { Worker, WorkerHealth } from './worker.js';
 export const DEFAULT_HEALTH_TIMEOUT_MS = 2000;
 
 /**
- * For probes. `ok`: the store answers and every worker of this process is ready (readiness).
- * `degraded`: the store answers but a worker is starting or draining (stop routing new work
- * here). `down`: the store does not answer.
+ * For probes. `ok`: the store answers, the notification backend is connected and every worker
+ * of this process is ready (readiness). `degraded`: the store answers, but a worker is starting
+ * or draining (stop routing new work here) or notifications are down (waits poll: slower, not
+ * broken). `down`: the store does not answer.
  */
 export interface SenpukiHealth {
   status: 'ok' | 'degraded' | 'down';
   store: { ok: boolean; latencyMs: number; error?: string };
+  /**
+   * The notification backend (`redis`, `postgres`, `memory`, or `custom` for one of your own) and
+   * whether it is connected; while it is not, waits poll the store (degraded, not down).
+   */
+  notifications: { backend: string; connected: boolean };
   workers: WorkerHealth[];
 }
 
-export async function checkHealth(store: Store, workers: Iterable<Worker>, timeoutMs = DEFAULT_HEALTH_TIMEOUT_MS): Promise<SenpukiHealth> {
+export async function checkHealth(
+  store: Store,
+  workers: Iterable<Worker>,
+  notifications: NotificationBackend,
+  timeoutMs = DEFAULT_HEALTH_TIMEOUT_MS,
+): Promise<SenpukiHealth> {
   const startedAt = performance.now();
   let error: string | undefined;
   let timer: NodeJS.Timeout | undefined;
@@ -34,6 +47,7 @@ export async function checkHealth(store: Store, workers: Iterable<Worker>, timeo
   }
   const latencyMs = Math.round(performance.now() - startedAt);
   const states = [...workers].map((worker) => worker.health());
-  const status = error !== undefined ? 'down' : states.every((worker) => worker.state === 'ready') ? 'ok' : 'degraded';
-  return { status, store: error === undefined ? { ok: true, latencyMs } : { ok: false, latencyMs, error }, workers: states };
+  const backend = { backend: (notifications as { kind?: string }).kind ?? 'custom', connected: isConnected(notifications) };
+  const status = error !== undefined ? 'down' : states.every((worker) => worker.state === 'ready') && backend.connected ? 'ok' : 'degraded';
+  return { status, store: error === undefined ? { ok: true, latencyMs } : { ok: false, latencyMs, error }, notifications: backend, workers: states };
 }

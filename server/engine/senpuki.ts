@@ -33,12 +33,16 @@ import type { StreamRuntime } from './context.js';
 import { StreamAnnouncer } from './streamAnnouncer.js';
 import { readStream, type ReadStreamOptions } from './streamReader.js';
 import { streamLimitsOf, type StreamLimits } from './streamLimits.js';
-import type { DeadLetterRecord, Duration, ExecutionRecord, Json, StreamChunk, StreamInfo, TaskRecord } from './types.js';
+import type { DeadLetterRecord, Duration, ExecutionRecord, Json, StreamChunk, StreamInfo, TaskRecord, WorkerRecord } from './types.js';
+import { unservedReason } from './workerCoverage.js';
+import { EngineEventHub, type EngineEvents } from './events.js';
 import { assertUuid, checkText, describe, toJson, toMs } from './validation.js';
 import { Worker, type WorkerOptions } from './worker.js';
 import { timeoutSignal } from './delay.js';
 
 export const DEFAULT_MAX_ARGS_BYTES = 1024 * 1024;
+/** How long `workers()` serves the list it read last. */
+const WORKER_LIST_TTL_MS = 1000;
 /** Longest idempotency key. */
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 500;
 
@@ -115,6 +119,8 @@ export class Senpuki {
   private readonly retention: RetentionOptions | undefined;
   private readonly streams: StreamRuntime;
   private closing: Promise<void> | undefined;
+  private workerList: { at: number; list: Promise<WorkerRecord[]> } | undefined;
+  private readonly events = new EngineEventHub();
 
   constructor(options: SenpukiOptions) {
     const store = options.store ?? options.backend;
@@ -158,6 +164,14 @@ export class Senpuki {
   /** The polling intervals this instance's feeds use (list subscriptions follow them too). */
   get pollOptions(): Readonly<PollOptions> {
     return this.poll;
+  }
+
+  /**
+   * Listens to what this instance's workers do (tasks started and finished, leases taken back),
+   * for metrics and logs. Listeners run synchronously and must be cheap; returns a remover.
+   */
+  observe(listeners: EngineEvents): () => void {
+    return this.events.add(listeners);
   }
 
   /** Registers a durable function under `name` (what GraphQL's `dispatch` refers to). */
@@ -342,9 +356,31 @@ export class Senpuki {
     return this.store.purgeExpired(policy.ages, policy.batchSize);
   }
 
+  /**
+   * The live workers of every process on this store (seen within the last few seconds), oldest
+   * first. Read at most once a second per process, however many callers ask.
+   */
+  liveWorkers(): Promise<WorkerRecord[]> {
+    const now = Date.now();
+    if (!this.workerList || now - this.workerList.at > WORKER_LIST_TTL_MS) {
+      const list = this.store.listWorkers();
+      this.workerList = { at: now, list };
+      list.catch(() => {
+        if (this.workerList?.list === list) this.workerList = undefined;
+      });
+    }
+    return this.workerList.list;
+  }
+
+  /** Why no live worker will take this pending execution (undefined when one can, or it is not pending). */
+  async unservedReason(execution: ExecutionRecord, detail = true): Promise<string | undefined> {
+    if (execution.state !== 'pending') return undefined;
+    return unservedReason({ queue: execution.queue, tags: execution.tags, functionName: execution.functionName }, await this.liveWorkers(), detail);
+  }
+
   /** For liveness/readiness probes: a store ping and the state of this instance's workers. */
   health(): Promise<SenpukiHealth> {
-    return checkHealth(this.store, this.workers);
+    return checkHealth(this.store, this.workers, this.notifications);
   }
 
   /** Starts a worker in this process; resolves once it is claiming. */
@@ -361,6 +397,7 @@ export class Senpuki {
     const worker = new Worker(
       {
         runtime: { store: this.store, feed: this.feed, announcer: this.announcer, registry: this.registry, streams: this.streams },
+        events: this.events,
         notifications: this.notifications,
         pushReachesAllWriters: this.pushReachesAllWriters,
         poll: this.poll,

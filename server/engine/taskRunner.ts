@@ -3,11 +3,14 @@ import type { Logger } from 'pino';
 import { TaskAbortedError, toStoredError } from '../errors.js';
 import type { ClaimedTask, TaskOutcome } from '../store/store.js';
 import { TaskContext, type TaskRuntime } from './context.js';
+import type { TaskRunOutcome } from './events.js';
 import { argsHash } from './resultCache.js';
 import { isTransientStoreError, retryTransient } from '../store/transientErrors.js';
 import { isRetryable, retryDelayMs } from './retry.js';
 import type { Semaphore } from './semaphore.js';
 import { toJson } from './validation.js';
+
+const RUN_OUTCOMES: Record<TaskOutcome['kind'], TaskRunOutcome> = { completed: 'completed', failed: 'failed', retry: 'retried', released: 'released' };
 
 /** A task this worker is running, with what it takes to abort it. */
 export interface RunningTask {
@@ -17,6 +20,8 @@ export interface RunningTask {
   readonly suspended: boolean;
   /** Settles when the task's outcome has been written (or fenced off). */
   done: Promise<void>;
+  /** How the run ended, once `done` settles (`abandoned`: the lease was lost, nothing written). */
+  outcome?: TaskRunOutcome;
 }
 
 /**
@@ -101,6 +106,7 @@ export function runTask(deps: RunTaskDeps, task: ClaimedTask, slotHeld: boolean)
     try {
       await slot.acquire();
       const outcome = await execute(deps, task, controller.signal, slot);
+      running.outcome = outcome ? RUN_OUTCOMES[outcome.kind] : 'abandoned';
       if (outcome) await settle(deps, task, outcome);
     } finally {
       slot.release();

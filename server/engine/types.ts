@@ -158,3 +158,22 @@ export interface StreamInfo {
   closed: boolean;
   createdAt: Date;
 }
+
+/** A worker as it records itself (see `senpuki_workers`): what it serves and how busy it is. */
+export interface WorkerRecord {
+  id: string;
+  host: string;
+  pid: number;
+  queues: string[];
+  /** Only tasks sharing one of these tags; undefined for any task. */
+  tags: string[] | undefined;
+  /** Functions registered in its process. */
+  functions: string[];
+  concurrency: number;
+  /** Tasks holding a slot. */
+  running: number;
+  /** Orchestrators waiting in memory, holding no slot. */
+  suspended: number;
+  startedAt: Date;
+  lastSeenAt: Date;
+}

@@ -24,6 +24,7 @@ import { ABORTING_STATES, ExecutionWatchers } from './executionWatchers.js';
 import { RetentionRunner, toRetentionPolicy, type RetentionOptions } from './retention.js';
 import { delay, delayOrWake } from './delay.js';
 import { Semaphore } from './semaphore.js';
+import type { EngineEventHub } from './events.js';
 import { runTask, type RunningTask } from './taskRunner.js';
 import { DEFAULT_MAX_LEASE_LOSSES, DEFAULT_WORKER_PRESENCE_INTERVAL_MS, type WorkerPresence } from '../store/store.js';
 import type { PollOptions } from '../realtime/changeFeed.js';
@@ -71,6 +72,7 @@ export interface WorkerHealth {
 
 export interface WorkerDeps {
   runtime: Omit<TaskRuntime, 'suspend' | 'workerId'>;
+  events: EngineEventHub;
   notifications: NotificationBackend | undefined;
   pushReachesAllWriters: boolean;
   poll: PollOptions;
@@ -154,12 +156,14 @@ export class Worker {
       queues: this.options.queues,
       tags: this.options.tags,
       concurrency: this.options.concurrency,
+      functions: this.deps.functionNames(),
     });
     this.presence = presence;
     let failing = false;
     const beat = async (first: boolean) => {
       try {
-        await (first ? presence.start() : presence.beat(this.running.size));
+        const { running, suspended } = this.health();
+        await (first ? presence.start() : presence.beat({ running, suspended, functions: this.deps.functionNames() }));
         if (failing) this.deps.logger.info({ workerId: this.id }, 'worker presence recorded again');
         failing = false;
       } catch (error) {
@@ -317,9 +321,14 @@ export class Worker {
     );
     this.running.set(task.id, running);
     this.executions.watch(task.executionId);
+    const { events } = this.deps;
+    const startedAt = performance.now();
+    const waitedMs = task.attempt === 1 && task.startedAt ? Math.max(0, task.startedAt.getTime() - task.scheduledFor.getTime()) : undefined;
+    events.emit('taskStarted', { functionName: task.functionName, queue: task.queue, attempt: task.attempt, waitedMs });
     void running.done.finally(() => {
       this.running.delete(task.id);
       this.executions.unwatch(task.executionId);
+      events.emit('taskFinished', { functionName: task.functionName, queue: task.queue, outcome: running.outcome ?? 'abandoned', durationMs: performance.now() - startedAt });
     });
   }
 
@@ -367,7 +376,11 @@ export class Worker {
       this.timers = this.timers.filter((t) => t !== timer);
       try {
         const { store, announcer } = this.deps.runtime;
-        await announcer.announce(await store.reapExpiredLeases({ maxLeaseLosses: this.options.maxLeaseLosses }));
+        const reaped = await store.reapExpiredLeases({ maxLeaseLosses: this.options.maxLeaseLosses });
+        await announcer.announce(reaped);
+        const requeued = reaped.tasks.filter((task) => task.state === 'pending').length;
+        const failed = reaped.tasks.filter((task) => task.state === 'failed').length;
+        if (requeued + failed > 0) this.deps.events.emit('leasesTakenBack', { requeued, failed });
         await store.removeDeadWorkers();
         await announcer.announce(await store.timeOutExpired());
         await announcer.announce(await store.settleStalledCancellations());

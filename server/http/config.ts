@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { DurableFunction } from '../engine/registry.js';
 import type { Senpuki, SenpukiOptions } from '../engine/senpuki.js';
 import { ValidationError } from '../errors.js';
+import type { EngineMetricsOptions } from './engineMetrics.js';
 import { isLoopbackName } from './originPolicy.js';
 
 export const DEFAULT_HOST = '127.0.0.1';
@@ -85,6 +86,8 @@ export interface ServerConfig {
   closeGraceMs?: number;
   /** Process metrics (CPU, memory, event loop) on /metrics besides the server's own. Default true. */
   processMetrics?: boolean;
+  /** How the engine metrics sample queue depths (interval, count cap). */
+  engineMetrics?: EngineMetricsOptions;
   logger?: Logger;
   /** More Yoga plugins (extra routes such as a dashboard), run after the built-in ones. */
   plugins?: Plugin[];
@@ -93,7 +96,8 @@ export interface ServerConfig {
 /**
  * A server config from environment variables: DATABASE_URL, REDIS_URL, SENPUKI_DATA_DIR, PORT,
  * HOST, SENPUKI_API_KEYS, SENPUKI_ALLOWED_ORIGINS, SENPUKI_ALLOWED_HOSTS (comma-separated),
- * SENPUKI_TOKEN_SECRET, SENPUKI_TOKEN_TTL_MS.
+ * SENPUKI_TOKEN_SECRET, SENPUKI_TOKEN_TTL_MS, SENPUKI_GRAPHIQL (true or false; default: GraphiQL
+ * unless NODE_ENV is production).
  */
 export function serverConfigFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   const config: ServerConfig = {
@@ -109,6 +113,7 @@ export function serverConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Serve
   if (env.SENPUKI_ALLOWED_ORIGINS) config.allowedOrigins = commaList(env.SENPUKI_ALLOWED_ORIGINS);
   if (env.SENPUKI_ALLOWED_HOSTS) config.allowedHosts = commaList(env.SENPUKI_ALLOWED_HOSTS);
   if (env.SENPUKI_TOKEN_SECRET) config.tokenSecret = env.SENPUKI_TOKEN_SECRET;
+  if (env.SENPUKI_GRAPHIQL) config.graphiql = parseBoolean(env.SENPUKI_GRAPHIQL, 'SENPUKI_GRAPHIQL');
   if (env.SENPUKI_TOKEN_TTL_MS) config.tokenTtlMs = parseInteger(env.SENPUKI_TOKEN_TTL_MS, 'SENPUKI_TOKEN_TTL_MS', 1000, 7 * 24 * 3_600_000);
   return config;
 }
@@ -123,6 +128,17 @@ function parseInteger(text: string, name: string, min: number, max: number): num
     throw new ValidationError(`${name} must be an integer from ${min} to ${max}; got ${JSON.stringify(text)}`);
   }
   return value;
+}
+
+function parseBoolean(text: string, name: string): boolean {
+  if (/^(true|1|yes)$/i.test(text)) return true;
+  if (/^(false|0|no)$/i.test(text)) return false;
+  throw new ValidationError(`${name} must be true or false; got ${JSON.stringify(text)}`);
+}
+
+/** Whether a server with this config serves GraphiQL: as configured, else everywhere but in production. */
+export function graphiqlEnabled(config: Pick<ServerConfig, 'graphiql'>, env: NodeJS.ProcessEnv = process.env): boolean {
+  return config.graphiql ?? env.NODE_ENV !== 'production';
 }
 
 /** True for addresses only this machine can reach. */

@@ -22,17 +22,21 @@ import {
   DEFAULT_METRICS_PATH,
   DEFAULT_TOKEN_TTL_MS,
   DEFAULT_WS_KEEP_ALIVE_MS,
+  graphiqlEnabled,
   type ServerConfig,
   type ServerLimits,
 } from './config.js';
 import { attachGraphQLWs, type GraphQLWsHandle } from './graphqlWs.js';
+import { renderOfflineGraphiQL } from './offlineGraphiQL.js';
 import { ReadTokens } from './readTokens.js';
 import { OriginPolicy } from './originPolicy.js';
 import { useAuth } from './useAuth.js';
 import { useOriginPolicy } from './useOriginPolicy.js';
 import { useRequestParseErrors } from './useRequestParseErrors.js';
 import { useSubscriptionErrorStatus } from './useSubscriptionErrorStatus.js';
+import { useTracing } from './useTracing.js';
 import { useHealthCheck } from './useHealthCheck.js';
+import { registerEngineMetrics } from './engineMetrics.js';
 import { createMetricsRegistry, useMetrics } from './useMetrics.js';
 import { useQueryLimits } from './useQueryLimits.js';
 import { useRequestSizeLimit } from './useRequestSizeLimit.js';
@@ -41,6 +45,8 @@ import { useRequestSizeLimit } from './useRequestSizeLimit.js';
 class LiveTracker implements LiveContext {
   private readonly controller = new AbortController();
   private readonly byClient = new Map<string, number>();
+  /** Open subscriptions by kind (their field), for metrics. */
+  readonly byKind = new Map<string, number>();
   count = 0;
 
   constructor(private readonly maxPerClient: number) {}
@@ -51,7 +57,7 @@ class LiveTracker implements LiveContext {
 
   private idle: Array<() => void> = [];
 
-  opened(client?: string): () => void {
+  opened(kind: string, client?: string): () => void {
     if (client !== undefined) {
       const open = this.byClient.get(client) ?? 0;
       if (open >= this.maxPerClient) {
@@ -63,11 +69,13 @@ class LiveTracker implements LiveContext {
       this.byClient.set(client, open + 1);
     }
     this.count++;
+    this.byKind.set(kind, (this.byKind.get(kind) ?? 0) + 1);
     let open = true;
     return () => {
       if (!open) return;
       open = false;
       this.count--;
+      this.byKind.set(kind, this.byKind.get(kind)! - 1);
       if (client !== undefined) {
         const left = this.byClient.get(client)! - 1;
         if (left === 0) this.byClient.delete(client);
@@ -159,7 +167,7 @@ export function createGraphQLApp(config: GraphQLAppConfig): GraphQLApp {
   const metrics = createMetricsRegistry({
     processMetrics: config.processMetrics ?? true,
     sources: {
-      activeSubscriptions: () => live.count,
+      subscriptionsByKind: () => live.byKind,
       wsConnections: () => ws?.connectionCount ?? 0,
       notificationChannels: () => {
         const backend = senpuki.notifications as { subscribedChannelCount?: number; channelCount?: number };
@@ -167,6 +175,7 @@ export function createGraphQLApp(config: GraphQLAppConfig): GraphQLApp {
       },
     },
   });
+  const stopEngineMetrics = registerEngineMetrics(metrics, senpuki, config.engineMetrics);
   const maskError = createErrorMasker((error) => logger.error({ err: error }, 'unexpected error in a GraphQL operation'));
   const authorizeScrape = async (request: Request) => {
     if (!authenticator.keysConfigured) return true;
@@ -177,12 +186,13 @@ export function createGraphQLApp(config: GraphQLAppConfig): GraphQLApp {
   // or parsing anything, so a request that will be refused costs next to nothing.
   const plugins: Plugin[] = [
     useOriginPolicy(originPolicy, { graphqlPath, exemptPaths: [DEFAULT_HEALTH_PATH] }),
-    useHealthCheck(DEFAULT_HEALTH_PATH, () => senpuki.store.ping()),
+    useHealthCheck(DEFAULT_HEALTH_PATH, () => senpuki.health()),
     useRequestSizeLimit(limits.maxRequestBytes),
     useAuth(authenticator, graphqlPath) as Plugin,
     useMetrics(metrics, { path: DEFAULT_METRICS_PATH, authorize: authorizeScrape }),
     useRequestParseErrors(),
     ...useQueryLimits(limits),
+    useTracing(),
     useSubscriptionErrorStatus(),
     ...(config.plugins ?? []),
   ];
@@ -201,7 +211,8 @@ export function createGraphQLApp(config: GraphQLAppConfig): GraphQLApp {
     // Yoga keys its parse caches by the whole query text: bounded here by total size, and no
     // entry for an outsized text, so distinct large queries cannot pile up in memory.
     parserAndValidationCache: { documentCache: boundedTextCache(), errorCache: boundedTextCache() },
-    graphiql: (config.graphiql ?? process.env.NODE_ENV !== 'production') ? { title: 'Senpuki GraphiQL', subscriptionsProtocol: 'WS' } : false,
+    graphiql: graphiqlEnabled(config) ? { title: 'Senpuki GraphiQL', subscriptionsProtocol: 'WS' } : false,
+    renderGraphiQL: renderOfflineGraphiQL,
     maskedErrors: { maskError },
     logging: {
       debug: (...args: unknown[]) => logger.debug(args.map(String).join(' ')),
@@ -251,6 +262,7 @@ export function createGraphQLApp(config: GraphQLAppConfig): GraphQLApp {
       return live.shutdown(graceMs);
     },
     async dispose() {
+      stopEngineMetrics();
       await live.shutdown();
       await yoga.dispose();
     },

@@ -1,15 +1,14 @@
 /**
- * Serves the dashboard (client/dashboard/) at `/`: one HTML page, and a JS + CSS bundle that esbuild
- * builds from the TypeScript source the first time it is needed and keeps in memory. Nothing is
- * built ahead or committed, so the page always matches the SDK next to it.
+ * Serves the dashboard (client/dashboard/) at `/`: one HTML page, and a JS + CSS bundle kept in
+ * memory: the one the package build shipped, or in a source checkout one that esbuild builds from
+ * the TypeScript source the first time it is needed (see dashboardBundle.ts).
  */
 import { createHash } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import type { Plugin } from 'graphql-yoga';
 import type { Logger } from 'pino';
+import { loadDashboard } from './dashboardBundle.js';
 
-/** The dashboard's entry module. */
-export const DEFAULT_DASHBOARD_ENTRY = fileURLToPath(new URL('../../client/dashboard/main.ts', import.meta.url));
+export { DEFAULT_DASHBOARD_ENTRY } from './dashboardBundle.js';
 /** Where the bundle's files are served (the page itself is at `/`). */
 export const DASHBOARD_ASSET_PREFIX = '/dashboard/';
 
@@ -19,9 +18,9 @@ export interface DashboardOptions {
   graphqlPath?: string;
   /** Arguments to pre-fill the dispatch form with, by function name. */
   exampleArgs?: Record<string, unknown[]>;
-  /** Start bundling at once instead of on the first request (the first page load is then instant). Default true. */
+  /** Load the bundle at once instead of on the first request (the first page load is then instant). Default true. */
   warm?: boolean;
-  /** The entry module to bundle (tests, forks). */
+  /** An entry module to bundle instead of the shipped dashboard (tests, forks; needs esbuild). */
   entry?: string;
   logger?: Logger;
 }
@@ -75,37 +74,22 @@ function asset(body: string, contentType: string): Asset {
   return { body, contentType, etag: `"${createHash('sha1').update(body).digest('base64url')}"` };
 }
 
-/** Bundles the dashboard for browsers; the outputs by URL path. */
-async function buildBundle(entry: string): Promise<Bundle> {
-  // Imported here: esbuild starts a helper process, which servers without the dashboard never need.
-  const { build } = await import('esbuild');
-  const result = await build({
-    entryPoints: { app: entry },
-    bundle: true,
-    platform: 'browser',
-    format: 'esm',
-    target: 'es2022',
-    minify: true,
-    write: false,
-    outdir: '/dashboard-out',
-    logLevel: 'silent',
-    define: { 'process.env.NODE_ENV': '"production"' },
-  });
+/** The dashboard's files by URL path. */
+async function buildBundle(entry: string | undefined): Promise<Bundle> {
   const bundle: Bundle = new Map();
-  for (const file of result.outputFiles) {
-    const name = file.path.slice(file.path.lastIndexOf('/') + 1);
-    bundle.set(`${DASHBOARD_ASSET_PREFIX}${name}`, asset(file.text, name.endsWith('.css') ? 'text/css; charset=utf-8' : 'text/javascript; charset=utf-8'));
+  for (const file of await loadDashboard(entry)) {
+    bundle.set(`${DASHBOARD_ASSET_PREFIX}${file.name}`, asset(file.text, file.name.endsWith('.css') ? 'text/css; charset=utf-8' : 'text/javascript; charset=utf-8'));
   }
   return bundle;
 }
 
 /**
- * A Yoga plugin serving the dashboard at `/` (GraphQL stays at its own path). The bundle is built
- * once per process and cached in memory; a failed build is reported on the page and retried on
- * the next request.
+ * A Yoga plugin serving the dashboard at `/` (GraphQL stays at its own path). The bundle is loaded
+ * (or built) once per process and cached in memory; a failure is reported on the page and retried
+ * on the next request.
  */
 export function useDashboard(options: DashboardOptions = {}): Plugin {
-  const entry = options.entry ?? DEFAULT_DASHBOARD_ENTRY;
+  const entry = options.entry;
   const html = asset(page({ graphqlPath: options.graphqlPath ?? '/graphql', exampleArgs: options.exampleArgs ?? {} }), 'text/html; charset=utf-8');
   let bundle: Promise<Bundle> | undefined;
   const getBundle = () => {

@@ -1,25 +1,20 @@
 import type { Plugin } from 'graphql-yoga';
-
-/** How long the health check waits for the database. */
-export const DEFAULT_HEALTH_TIMEOUT_MS = 2000;
+import type { SenpukiHealth } from '../engine/health.js';
 
 /**
- * `GET <path>`: 200 `{"status":"ok"}` when `check` resolves in time, 503 otherwise (load
- * balancers take the instance out of rotation while its database is unreachable).
+ * `GET <path>`: the engine's health as JSON (`status`, the store's latency, the notification
+ * backend, this process's workers). 200 while the store answers (`ok`, or `degraded` when
+ * notifications are down or a worker drains: slower, still working); 503 when it does not, so
+ * load balancers take the instance out of rotation.
  */
-export function useHealthCheck(path: string, check: () => Promise<void>, timeoutMs = DEFAULT_HEALTH_TIMEOUT_MS): Plugin {
+export function useHealthCheck(path: string, check: () => Promise<SenpukiHealth>): Plugin {
   return {
     async onRequest({ url, fetchAPI, endResponse }) {
       if (url.pathname !== path) return;
-      let timer: NodeJS.Timeout | undefined;
-      const healthy = await Promise.race([
-        check().then(() => true, () => false),
-        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
-      ]);
-      clearTimeout(timer);
+      const health = await check();
       endResponse(
-        new fetchAPI.Response(JSON.stringify(healthy ? { status: 'ok' } : { status: 'unavailable', reason: 'database unreachable' }), {
-          status: healthy ? 200 : 503,
+        new fetchAPI.Response(JSON.stringify(health), {
+          status: health.status === 'down' ? 503 : 200,
           headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' },
         }),
       );

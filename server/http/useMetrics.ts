@@ -4,7 +4,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 /** Live numbers the metrics read at scrape time (passed in as callbacks, so nothing here holds state). */
 export interface MetricsSources {
-  activeSubscriptions: () => number;
+  /** Open subscriptions by kind (their field: executionUpdated, executionsUpdated…). */
+  subscriptionsByKind: () => ReadonlyMap<string, number>;
   wsConnections: () => number;
   /** Channels the notification backend has subscribed (one shared connection carries them all). */
   notificationChannels?: () => number | undefined;
@@ -26,10 +27,12 @@ export function createMetricsRegistry(options: Pick<MetricsOptions, 'sources' | 
   const { sources } = options;
   new Gauge({
     name: 'senpuki_graphql_subscriptions_active',
-    help: 'GraphQL subscriptions open now (graphql-ws and SSE)',
+    help: 'GraphQL subscriptions open now (graphql-ws and SSE), by kind',
+    labelNames: ['kind'],
     registers: [registry],
     collect() {
-      this.set(sources.activeSubscriptions());
+      this.reset();
+      for (const [kind, count] of sources.subscriptionsByKind()) this.set({ kind }, count);
     },
   });
   new Gauge({

@@ -2,6 +2,8 @@ import { ChannelBackend } from './channelBackend.js';
 
 /** In-process notifications: one process, no network. The default of `npm start`. */
 export class MemoryBackend extends ChannelBackend {
+  /** What carries the notifications (health reports, banners). */
+  readonly kind = 'memory' as const;
   /** Reaches listeners in this process only. */
   readonly scope = 'process' as const;
   private readonly listeners = new Map<string, Set<(payload: string) => void>>();

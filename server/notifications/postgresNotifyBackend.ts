@@ -28,6 +28,8 @@ export interface PostgresNotifyBackendOptions extends PgNotifyTransportOptions {
  * truncated (`senpuki:execution:` + a UUID is 54).
  */
 export class PostgresNotifyBackend extends ChannelBackend {
+  /** What carries the notifications (health reports, banners). */
+  readonly kind = 'postgres' as const;
   private readonly transport: NotifyTransport;
   private readonly subscriptions: SharedSubscriptions;
   private closing: Promise<void> | undefined;

@@ -44,6 +44,8 @@ export interface RedisBackendOptions {
  * subscriptions come back by themselves when Redis does (ioredis re-subscribes).
  */
 export class RedisBackend extends ChannelBackend {
+  /** What carries the notifications (health reports, banners). */
+  readonly kind = 'redis' as const;
   private readonly description: RedisConnectionDescription;
   private readonly connectionName: string;
   private readonly publishTimeoutMs: number;

@@ -16,10 +16,11 @@ export interface LiveContext {
   /** Aborted when the server shuts down: every subscription completes. */
   signal: AbortSignal;
   /**
-   * Counts an open subscription; the returned function ends the count (idempotent). With a
-   * `client` (an SSE client), throws LIMIT_EXCEEDED once that client has too many open.
+   * Counts an open subscription of `kind` (its field); the returned function ends the count
+   * (idempotent). With a `client` (an SSE client), throws LIMIT_EXCEEDED once that client has
+   * too many open.
    */
-  opened(client?: string): () => void;
+  opened(kind: string, client?: string): () => void;
 }
 
 /** The per-operation context every resolver receives. */

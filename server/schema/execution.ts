@@ -50,6 +50,12 @@ builder.objectType('Execution', {
     changeSeq: t.exposeString('changeSeq', {
       description: 'Global order of the last write (a decimal number); pass the highest seen as `executionsUpdated(since:)` to resume.',
     }),
+    waitingReason: t.string({
+      nullable: true,
+      description:
+        'Set while PENDING when no live worker will take it: no worker at all, none on its queue, none with its function, none taking its tags. Null otherwise.',
+      resolve: (execution, _args, ctx) => ctx.senpuki.unservedReason(execution, ctx.principal.kind !== 'executionToken').then((reason) => reason ?? null),
+    }),
     rootTask: t.field({
       type: 'Task',
       description: 'The task running the function itself; its `children` form the tree of calls.',
@@ -114,7 +120,7 @@ builder.subscriptionField('executionUpdated', (t) =>
       requireExecutionAccess(ctx, executionId);
       const fromVersion = checkSince(since);
       await ctx.senpuki.stateOf(executionId); // NOT_FOUND now, as an error, rather than a silent stream
-      return subscribeLive(ctx, (signal) => ctx.senpuki.feed.watchExecution(executionId, { since: fromVersion, signal }));
+      return subscribeLive(ctx, (signal) => ctx.senpuki.feed.watchExecution(executionId, { since: fromVersion, signal }), 'executionUpdated');
     },
     resolve: (event) => unwrapLiveEvent(event),
   }),

@@ -139,7 +139,7 @@ builder.subscriptionField('executionsUpdated', (t) =>
       const filter = toFilter(args.filter);
       // Fixed before the subscription counts as open: every later change is delivered.
       const since = checkChangeSeq(args.since, 'Execution.changeSeq') ?? (await ctx.executionsFeed.currentCursor());
-      return subscribeLive(ctx, (signal) => ctx.executionsFeed.watch(filter, { since, signal }));
+      return subscribeLive(ctx, (signal) => ctx.executionsFeed.watch(filter, { since, signal }), 'executionsUpdated');
     },
     resolve: (event) => unwrapLiveEvent(event),
   }),

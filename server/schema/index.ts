@@ -10,6 +10,7 @@ import './dispatch.js';
 import './deadLetter.js';
 import './signal.js';
 import './stream.js';
+import './worker.js';
 
 builder.queryType({});
 builder.mutationType({});

@@ -4,11 +4,12 @@ import type { SchemaContext } from './builder.js';
 
 /**
  * A subscription's event stream: ends on unsubscribe or server shutdown, ends with an
- * UNAUTHENTICATED error when the caller's read token expires, and is counted while open.
+ * UNAUTHENTICATED error when the caller's read token expires, and is counted while open (by
+ * `kind`, the subscription field, for metrics).
  */
-export function subscribeLive<T>(ctx: SchemaContext, open: (signal: AbortSignal) => AsyncIterator<T>): AsyncIterable<T | StreamFailure> {
+export function subscribeLive<T>(ctx: SchemaContext, open: (signal: AbortSignal) => AsyncIterator<T>, kind = 'other'): AsyncIterable<T | StreamFailure> {
   const deadline = accessDeadline(ctx);
-  const onClose = ctx.live.opened(ctx.sseClientAddress === undefined ? undefined : `${principalKey(ctx.principal)}@${ctx.sseClientAddress}`);
+  const onClose = ctx.live.opened(kind, ctx.sseClientAddress === undefined ? undefined : `${principalKey(ctx.principal)}@${ctx.sseClientAddress}`);
   return liveStream(open, {
     signal: ctx.live.signal,
     deadline: deadline && { at: deadline, error: () => tokenExpiredError(deadline) },

@@ -97,7 +97,7 @@ builder.subscriptionField('taskUpdated', (t) =>
       const fromVersion = checkSince(since);
       const task = await ctx.senpuki.getTask(String(id)); // BAD_USER_INPUT / NOT_FOUND as an error, not a silent stream
       requireExecutionAccess(ctx, task.executionId);
-      return subscribeLive(ctx, (signal) => ctx.senpuki.feed.watchTask(task.id, { since: fromVersion, signal }));
+      return subscribeLive(ctx, (signal) => ctx.senpuki.feed.watchTask(task.id, { since: fromVersion, signal }), 'taskUpdated');
     },
     resolve: (event) => unwrapLiveEvent(event),
   }),
@@ -119,7 +119,7 @@ builder.subscriptionField('executionTasksUpdated', (t) =>
       requireExecutionAccess(ctx, executionId);
       const since = checkChangeSeq(args.since, 'Task.changeSeq');
       await ctx.senpuki.stateOf(executionId); // NOT_FOUND now, as an error, rather than a silent stream
-      return subscribeLive(ctx, (signal) => ctx.executionTasksFeed.watch(executionId, { since, signal }));
+      return subscribeLive(ctx, (signal) => ctx.executionTasksFeed.watch(executionId, { since, signal }), 'executionTasksUpdated');
     },
     resolve: (event) => unwrapLiveEvent(event),
   }),

@@ -86,3 +86,18 @@ export async function selectMaxExecutionChangeSeq(db: Queryable): Promise<string
 export async function ping(db: Queryable): Promise<void> {
   await db.query('SELECT 1');
 }
+
+/**
+ * Due pending tasks per queue, each count stopping at `cap`: a walk of the claim index that
+ * costs at most `cap` entries per queue, however deep the backlog (for a sampled gauge).
+ */
+export async function countDueTasksByQueue(db: Queryable, queues: string[], cap: number): Promise<Map<string, number>> {
+  const { rows } = await db.query<{ queue: string; count: number }>(
+    `SELECT q.queue, (SELECT count(*)::int FROM (
+         SELECT 1 FROM senpuki_tasks t WHERE t.state = 'pending' AND t.queue = q.queue AND t.scheduled_for <= now() LIMIT $2
+       ) due) AS count
+     FROM unnest($1::text[]) AS q(queue)`,
+    [queues, cap],
+  );
+  return new Map(rows.map((row) => [row.queue, row.count]));
+}

@@ -1,4 +1,4 @@
-import type { DeadLetterRecord, ExecutionRecord, Json, TaskRecord } from '../engine/types.js';
+import type { DeadLetterRecord, ExecutionRecord, Json, TaskRecord, WorkerRecord } from '../engine/types.js';
 import { selectCachedResult } from './cacheQueries.js';
 import { mergeChanges, type Changes } from './changes.js';
 import { claimTasks, msUntilNextDue, type ClaimOptions, type NextDueOptions } from './claimQueries.js';
@@ -24,8 +24,9 @@ import {
 } from './executionQueries.js';
 import { reapExpiredLeases, removeDeadWorkers, requestCancel, settleStalledCancellations, timeOutExpired, type ReapOptions } from './lifecycleQueries.js';
 import { WorkerPresence } from './workerPresence.js';
-import type { WorkerPresenceRow } from './workerQueries.js';
+import { selectLiveWorkers, type WorkerPresenceRow } from './workerQueries.js';
 import {
+  countDueTasksByQueue,
   ping,
   selectExecutionPageExact,
   selectExecutionTasksChangedAfter,
@@ -74,7 +75,7 @@ export type { ExactExecutionCursor, ExecutionPageRow } from './listingQueries.js
 export type { ReapOptions } from './lifecycleQueries.js';
 export type { StreamBatch, StreamHead, StreamRead, StreamRefusal, StreamWriterKey, StoredStreamBatch } from './streamQueries.js';
 export type { WorkerPresence } from './workerPresence.js';
-export type { WorkerPresenceRow } from './workerQueries.js';
+export type { WorkerLoad, WorkerPresenceRow } from './workerQueries.js';
 
 /** Tries of a read before a lost connection is reported to the caller. */
 const READ_ATTEMPTS = 3;
@@ -207,6 +208,10 @@ export class Store {
   removeDeadWorkers(workerStaleMs = DEFAULT_WORKER_STALE_MS) {
     return this.use((db) => removeDeadWorkers(db, workerStaleMs));
   }
+  /** Workers that refreshed their record within `seenWithinMs` (default: the staleness bound), oldest first. */
+  listWorkers(seenWithinMs = DEFAULT_WORKER_STALE_MS): Promise<WorkerRecord[]> {
+    return this.read((db) => selectLiveWorkers(db, seenWithinMs));
+  }
   /** Records a worker and holds the lock that proves it alive; `beat()` it every DEFAULT_WORKER_PRESENCE_INTERVAL_MS. */
   async workerPresence(worker: WorkerPresenceRow): Promise<WorkerPresence> {
     await this.initDb();
@@ -314,6 +319,10 @@ export class Store {
   /** Change sequence of the latest execution write. */
   maxExecutionChangeSeq(): Promise<string> {
     return this.read((db) => selectMaxExecutionChangeSeq(db));
+  }
+  /** Due pending tasks per queue, each count stopping at `cap` (a bounded walk of the claim index). */
+  countDueTasksByQueue(queues: string[], cap: number): Promise<Map<string, number>> {
+    return this.read((db) => countDueTasksByQueue(db, queues, cap));
   }
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void> {

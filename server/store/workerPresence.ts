@@ -18,6 +18,7 @@ import {
   takePresenceLock,
   touchWorker,
   upsertWorker,
+  type WorkerLoad,
   type WorkerPresenceRow,
 } from './workerQueries.js';
 
@@ -38,10 +39,10 @@ export class WorkerPresence {
   }
 
   /** Refreshes the row (writing it again if it was removed), taking the lock again if its session was lost. */
-  async beat(running: number): Promise<void> {
+  async beat(load: WorkerLoad): Promise<void> {
     if (this.stopped) return;
     await this.ensureLock();
-    if (!(await touchWorker(this.db, this.worker.id, running, this.lockKey!))) await upsertWorker(this.db, this.worker, this.lockKey!);
+    if (!(await touchWorker(this.db, this.worker.id, load, this.lockKey!))) await upsertWorker(this.db, this.worker, this.lockKey!);
   }
 
   /** Removes the row and lets go of the lock. Idempotent. */

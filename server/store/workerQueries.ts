@@ -1,3 +1,4 @@
+import type { WorkerRecord } from '../engine/types.js';
 import type { Queryable } from './db.js';
 
 /**
@@ -14,6 +15,18 @@ export interface WorkerPresenceRow {
   queues: string[];
   tags: string[] | undefined;
   concurrency: number;
+  /** Functions registered in the worker's process. */
+  functions: string[];
+}
+
+/** How busy a worker is and what it runs now, refreshed with its presence. */
+export interface WorkerLoad {
+  /** Tasks holding a slot. */
+  running: number;
+  /** Orchestrators waiting in memory, holding no slot. */
+  suspended: number;
+  /** Functions registered now (more may be registered after the worker starts). */
+  functions: string[];
 }
 
 /** Takes a presence lock with a random key on `session`; returns the key. */
@@ -34,20 +47,57 @@ export async function retakePresenceLock(session: Queryable, key: number): Promi
 
 export async function upsertWorker(db: Queryable, worker: WorkerPresenceRow, lockKey: number): Promise<void> {
   await db.query(
-    `INSERT INTO senpuki_workers (id, host, pid, queues, tags, concurrency, lock_key)
-     VALUES ($1, $2, $3, $4, $5, $6, $7)
-     ON CONFLICT (id) DO UPDATE SET lock_key = EXCLUDED.lock_key, last_seen_at = now()`,
-    [worker.id, worker.host, worker.pid, worker.queues, worker.tags ?? null, worker.concurrency, lockKey],
+    `INSERT INTO senpuki_workers (id, host, pid, queues, tags, concurrency, functions, lock_key)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+     ON CONFLICT (id) DO UPDATE SET lock_key = EXCLUDED.lock_key, functions = EXCLUDED.functions, last_seen_at = now()`,
+    [worker.id, worker.host, worker.pid, worker.queues, worker.tags ?? null, worker.concurrency, worker.functions, lockKey],
   );
 }
 
-/** Refreshes a worker's `last_seen_at`; false when its row is gone (it was taken for dead). */
-export async function touchWorker(db: Queryable, id: string, running: number, lockKey: number): Promise<boolean> {
+/** Refreshes a worker's `last_seen_at` and load; false when its row is gone (it was taken for dead). */
+export async function touchWorker(db: Queryable, id: string, load: WorkerLoad, lockKey: number): Promise<boolean> {
   const { rowCount } = await db.query(
-    'UPDATE senpuki_workers SET last_seen_at = now(), running = $2, lock_key = $3 WHERE id = $1',
-    [id, running, lockKey],
+    'UPDATE senpuki_workers SET last_seen_at = now(), running = $2, suspended = $3, functions = $4, lock_key = $5 WHERE id = $1',
+    [id, load.running, load.suspended, load.functions, lockKey],
   );
   return (rowCount ?? 0) > 0;
+}
+
+interface WorkerRow {
+  id: string;
+  host: string;
+  pid: number;
+  queues: string[];
+  tags: string[] | null;
+  functions: string[];
+  concurrency: number;
+  running: number;
+  suspended: number;
+  started_at: Date;
+  last_seen_at: Date;
+}
+
+/** Workers seen within `seenWithinMs`, oldest first. */
+export async function selectLiveWorkers(db: Queryable, seenWithinMs: number): Promise<WorkerRecord[]> {
+  const { rows } = await db.query<WorkerRow>(
+    `SELECT id, host, pid, queues, tags, functions, concurrency, running, suspended, started_at, last_seen_at
+     FROM senpuki_workers WHERE last_seen_at >= now() - $1::bigint * interval '1 millisecond'
+     ORDER BY started_at, id`,
+    [seenWithinMs],
+  );
+  return rows.map((row) => ({
+    id: row.id,
+    host: row.host,
+    pid: row.pid,
+    queues: row.queues,
+    tags: row.tags ?? undefined,
+    functions: row.functions,
+    concurrency: row.concurrency,
+    running: row.running,
+    suspended: row.suspended,
+    startedAt: row.started_at,
+    lastSeenAt: row.last_seen_at,
+  }));
 }
 
 export async function deleteWorker(db: Queryable, id: string): Promise<void> {

@@ -85,7 +85,7 @@ const post = (name: string, body: string, headers: Record<string, string> = {}):
 const sse = (name: string, body: string): HostileHttpRequest => post(`sse: ${name}`, body, { accept: 'text/event-stream' });
 
 const DISPATCH = 'mutation($input: DispatchInput!) { dispatch(input: $input) { execution { id } } }';
-const SIGNAL = 'mutation($id: ID!, $name: String!) { sendSignal(executionId: $id, input: { name: $name, payload: 1 }) { signalId } }';
+const SIGNAL = 'mutation($id: ID!, $name: String!) { sendSignal(input: { executionId: $id, name: $name, payload: 1 }) { signalId } }';
 const EXECUTIONS = 'query($filter: ExecutionFilter, $first: Int) { executions(filter: $filter, first: $first) { nodes { id } } }';
 
 /** Hostile documents: syntax, depth, width, aliases, fragments. */
@@ -222,7 +222,7 @@ export function hostileHttpRequests(functionName: string): HostileHttpRequest[] 
     dispatch(`args string ${name}`, { args: [value] });
     dispatch(`args nested string ${name}`, { args: [{ deep: [{ deeper: value }] }] });
     dispatch(`args key ${name}`, { args: [{ [value]: 1 }] });
-    requests.push(post(`signal payload ${name}`, json('mutation($id: ID!, $p: JSON) { sendSignal(executionId: $id, input: { name: "go", payload: $p }) { signalId } }', { id: UUID, p: { v: value } })));
+    requests.push(post(`signal payload ${name}`, json('mutation($id: ID!, $p: JSON) { sendSignal(input: { executionId: $id, name: "go", payload: $p }) { signalId } }', { id: UUID, p: { v: value } })));
   }
   // Values out of range or of the wrong kind.
   for (const [name, input] of Object.entries(BAD_DISPATCH_INPUTS)) dispatch(name, input);
@@ -234,9 +234,9 @@ export function hostileHttpRequests(functionName: string): HostileHttpRequest[] 
     execution: 'query($id: ID!) { execution(id: $id) { id } }',
     task: 'query($id: ID!) { task(id: $id) { id } }',
     cancel: 'mutation($id: ID!) { cancelExecution(id: $id) { execution { id } } }',
-    signal: 'mutation($id: ID!) { sendSignal(executionId: $id, input: { name: "go" }) { signalId } }',
-    replay: 'mutation($id: ID!) { replayDeadLetter(id: $id) { executionId } }',
-    discard: 'mutation($id: ID!) { discardDeadLetter(id: $id) }',
+    signal: 'mutation($id: ID!) { sendSignal(input: { executionId: $id, name: "go" }) { signalId } }',
+    replay: 'mutation($id: ID!) { replayDeadLetter(id: $id) { execution { id } } }',
+    discard: 'mutation($id: ID!) { discardDeadLetter(id: $id) { id } }',
   };
   for (const [field, query] of Object.entries(byId)) {
     for (const [index, id] of BAD_IDS.entries()) requests.push(post(`${field} bad id #${index}`, json(query, { id })));

@@ -56,6 +56,7 @@ export function renderExecution(execution: Execution, tasks: Task[], paint: Pain
   lines.push(field('args', preview(execution.args, 100)));
   if (execution.state === 'COMPLETED') lines.push(field('result', preview(execution.result, 100)));
   if (execution.error) lines.push(field('error', paint('red', `${execution.error.name}: ${execution.error.message}`)));
+  if (execution.waitingReason) lines.push(field('waiting', paint('yellow', execution.waitingReason)));
   const counts = countTasks(tasks);
   const rows: string[][] = [];
   for (const root of buildTaskTree(tasks)) treeRows(root, '', '', paint, rows);
