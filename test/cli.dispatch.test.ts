@@ -143,10 +143,10 @@ describe('the senpuki CLI against a server started with --functions', () => {
     const listed = await runCli(['workers'], env);
     assert.equal(listed.code, 0, listed.stderr);
     assert.match(listed.stdout, /^WORKER\s+BUSY\s+QUEUES/m);
-    assert.match(listed.stdout, /\s0\/4\s+default\s+any\s+4\s/);
+    assert.match(listed.stdout, /\s0\/4\s+default\s+any\s+5\s/);
     const workers = JSON.parse((await runCli(['workers', '--json'], env)).stdout) as Array<{ concurrency: number; functions: string[] }>;
     assert.equal(workers.length, 1);
-    assert.deepEqual([workers[0]!.concurrency, [...workers[0]!.functions].sort()], [4, ['greet', 'refuse', 'shout', 'waitForGo']]);
+    assert.deepEqual([workers[0]!.concurrency, [...workers[0]!.functions].sort()], [4, ['greet', 'narrate', 'refuse', 'shout', 'waitForGo']]);
     const id = (await runCli(['dispatch', 'greet', '["x"]', '--queue', 'nowhere'], env)).stdout.trim();
     const shown = await runCli(['show', id], env);
     assert.match(shown.stdout, /waiting\s+No live worker takes queue "nowhere" \(live workers take: default\)/);
