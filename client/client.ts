@@ -17,6 +17,8 @@ import {
   ExecutionTasksQuery,
   ExecutionTasksUpdatedSubscription,
   ExecutionUpdatedSubscription,
+  ExecutionStreamsQuery,
+  ExecutionStreamSubscription,
   FunctionsQuery,
   TaskQuery,
   TaskUpdatedSubscription,
@@ -28,8 +30,9 @@ import { executionListUpdates } from './executionList.js';
 import { createLiveExchange } from './liveExchange.js';
 import { LiveIterator } from './liveIterator.js';
 import { createLiveCursor, LIVE_CONTEXT_KEY, LIVE_SHARE_KEY, type LiveCursorKind } from './resume.js';
-import type { SenpukiClient, SenpukiClientOptions } from './senpukiClient.js';
+import type { SenpukiClient, SenpukiClientOptions, StreamOptions } from './senpukiClient.js';
 import { createSseTransport } from './sseTransport.js';
+import { StreamIterator, type StreamEventPayload } from './streamIterator.js';
 import { taskListUpdates } from './taskTree.js';
 import type { Execution } from './types.js';
 import { createWsTransport } from './wsTransport.js';
@@ -109,13 +112,16 @@ export function createSenpukiClient(options: SenpukiClientOptions): SenpukiClien
     kind: LiveCursorKind,
     since: unknown,
     signal: AbortSignal | undefined,
+    onLive?: (live: boolean) => void,
   ): LiveIterator<T> {
     const execute = (values: Variables) => {
       // Its own key, so urql does not merge it with another subscriber of the same execution
       // (urql would not replay the current version to the newcomer); the live exchange still
-      // serves both from one server subscription, through the share key.
+      // serves both from one server subscription, through the share key. Not a stream's: each
+      // reader of a stream needs the chunks after its own position, not the last event.
       const request = createRequest(document, values);
-      return urql.executeSubscription({ ...request, key: --lastIteratorKey }, { [LIVE_CONTEXT_KEY]: kind, [LIVE_SHARE_KEY]: request.key });
+      const key = --lastIteratorKey;
+      return urql.executeSubscription({ ...request, key }, { [LIVE_CONTEXT_KEY]: kind, [LIVE_SHARE_KEY]: kind === 'streamSeq' ? key : request.key });
     };
     const iterator: LiveIterator<T> = new LiveIterator<T>({
       open: (stop) => {
@@ -129,6 +135,7 @@ export function createSenpukiClient(options: SenpukiClientOptions): SenpukiClien
       },
       cursor: createLiveCursor(kind, since),
       signal,
+      onLive,
       onEnd: () => iterators.delete(iterator as LiveIterator<unknown>),
     });
     if (closed) iterator.fail(closedError());
@@ -248,6 +255,19 @@ export function createSenpukiClient(options: SenpukiClientOptions): SenpukiClien
     executionTasksUpdates(executionId, liveOptions = {}) {
       const variables = liveOptions.since === undefined ? { executionId } : { executionId, since: liveOptions.since };
       return subscribe(ExecutionTasksUpdatedSubscription, variables, 'taskChangeSeq', liveOptions.since, liveOptions.signal);
+    },
+
+    stream<T = unknown>(executionId: string, name: string, streamOptions: StreamOptions = {}) {
+      const { after, signal, onLive } = streamOptions;
+      const variables = after === undefined ? { executionId, name } : { executionId, name, after };
+      const events: LiveIterator<StreamEventPayload> = subscribe(ExecutionStreamSubscription, variables, 'streamSeq', after, signal, onLive);
+      return new StreamIterator<T>(events, after ?? 0);
+    },
+
+    async streams(executionId) {
+      const data = await request('query', ExecutionStreamsQuery, { id: executionId });
+      if (!data.execution) throw notFound(`No execution with id ${executionId}`);
+      return data.execution.streams;
     },
 
     executionListUpdates(filter, listOptions) {

@@ -253,6 +253,26 @@ export const DiscardDeadLetterMutation = graphql(`
   }
 `);
 
+/** The chunks of a stream after `after` (the backlog, then live); the last event has `closed: true`. */
+export const ExecutionStreamSubscription = graphql(`
+  subscription ExecutionStream($executionId: ID!, $name: String!, $after: Int) {
+    executionStream(executionId: $executionId, name: $name, after: $after) {
+      closed
+      chunks { seq run data }
+    }
+  }
+`);
+
+/** The streams of an execution: names, lengths, whether closed. */
+export const ExecutionStreamsQuery = graphql(`
+  query ExecutionStreams($id: ID!) {
+    execution(id: $id) {
+      id
+      streams { name taskId length run closed createdAt }
+    }
+  }
+`);
+
 /** The fields of a worker, as it records itself. */
 export const WorkerFields = graphql(`
   fragment WorkerFields on Worker @_unmask {

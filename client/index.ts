@@ -1,5 +1,5 @@
 export { createSenpukiClient, DEFAULT_QUERY_RETRIES } from './client.js';
-export type { LiveOptions, LiveUpdates, ListLiveOptions, SenpukiClient, SenpukiClientOptions, WaitForOptions } from './senpukiClient.js';
+export type { LiveOptions, LiveUpdates, ListLiveOptions, SenpukiClient, SenpukiClientOptions, StreamOptions, WaitForOptions } from './senpukiClient.js';
 export { ExecutionError, NETWORK_ERROR_CODE, SenpukiClientError } from './errors.js';
 export type { SenpukiClientErrorKind, SenpukiGraphQLError, UnsuccessfulState } from './errors.js';
 export { graphql, readFragment } from './graphql.js';
@@ -21,6 +21,8 @@ export type {
   ExecutionState,
   PageRequest,
   SignalDelivery,
+  StreamChunk,
+  StreamInfo,
   Task,
   TaskState,
   Worker,

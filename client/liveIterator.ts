@@ -14,6 +14,8 @@ export interface LiveIteratorOptions {
   signal?: AbortSignal;
   /** Called once when the iterator ends, however it ends. */
   onEnd?: () => void;
+  /** Told when the subscription is live (true: a result arrived) and when it is reconnecting (false). */
+  onLive?: (live: boolean) => void;
 }
 
 /**
@@ -28,6 +30,7 @@ export class LiveIterator<T> implements AsyncIterableIterator<T, undefined> {
   private done = false;
   private failure: { error: unknown } | undefined;
   private subscription?: { unsubscribe(): void };
+  private live: boolean | undefined;
   private readonly stop = new AbortController();
   private readonly abort = () => this.fail(this.options.signal?.reason);
 
@@ -91,8 +94,13 @@ export class LiveIterator<T> implements AsyncIterableIterator<T, undefined> {
   }
 
   private onResult(result: OperationResult): void {
-    if (this.done || result.stale) return;
+    if (this.done) return;
     if (result.error) return this.fail(fromCombinedError(result.error));
+    if (this.live !== !result.stale) {
+      this.live = !result.stale;
+      this.options.onLive?.(this.live);
+    }
+    if (result.stale) return;
     const row = rootRow(result.data);
     if (row === undefined || row === null || !this.options.cursor.accept(row)) return;
     this.push(row as T);

@@ -3,12 +3,13 @@
  * `<SenpukiProvider client={createSenpukiClient(...)}>`, then:
  *
  *   const { data, status, error } = useExecution(id);   // status: connecting → live → done
+ *   const { data: words } = useExecutionStream<string>(id, 'answer');   // the stream's chunks, live
  *
  * Each hook pairs urql's useQuery (the current row, at once, even when another component already
  * watches the same one) with useSubscription (every later version, through the SDK's live
  * exchange, which resumes after dropped connections); the newer of the two wins.
  */
-import { createElement, useMemo, type ReactNode } from 'react';
+import { createContext, createElement, useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
 import { Provider, useQuery, useSubscription, type UseQueryState, type UseSubscriptionState } from 'urql';
 import {
   ExecutionQuery,
@@ -18,11 +19,11 @@ import {
   TaskQuery,
   TaskUpdatedSubscription,
 } from './documents.js';
-import { fromCombinedError, type SenpukiClientError } from './errors.js';
+import { fromCombinedError, toSenpukiClientError, type SenpukiClientError } from './errors.js';
 import { DEFAULT_EXECUTION_LIST_SIZE, mergeExecutionList } from './executionList.js';
 import { LIVE_CONTEXT_KEY } from './resume.js';
 import type { SenpukiClient } from './senpukiClient.js';
-import type { Execution, ExecutionFilter, Task } from './types.js';
+import type { Execution, ExecutionFilter, StreamChunk, Task } from './types.js';
 
 /**
  * - `connecting`: no live data yet (the query's row may already be in `data`);
@@ -40,9 +41,11 @@ export interface LiveState<T> {
   error: SenpukiClientError | undefined;
 }
 
+const SenpukiClientContext = createContext<SenpukiClient | undefined>(undefined);
+
 /** Makes `client` available to the hooks below (and to urql's own hooks). */
 export function SenpukiProvider(props: { client: SenpukiClient; children?: ReactNode }): ReactNode {
-  return createElement(Provider, { value: props.client.urql }, props.children);
+  return createElement(SenpukiClientContext.Provider, { value: props.client }, createElement(Provider, { value: props.client.urql }, props.children));
 }
 
 const VERSION_CONTEXT = { [LIVE_CONTEXT_KEY]: 'version' };
@@ -115,4 +118,76 @@ function rowState<T extends { version: number; terminal: boolean }>(
   else if (live) status = 'live';
   else status = 'connecting';
   return { data, status, error: error ? fromCombinedError(error) : undefined };
+}
+
+/** What `useExecutionStream` returns. */
+export interface StreamState<T> {
+  /**
+   * The chunks of the stream's latest run, in order: what to show as its content. A re-run of the
+   * writing task whose output differed starts a new run, and this starts over with it.
+   */
+  data: T[] | undefined;
+  /** Every chunk received, of every run, with its `seq` and `run` (a log view shows them all). */
+  chunks: Array<StreamChunk<T>>;
+  /** `done` once the stream is closed. */
+  status: LiveStatus;
+  error: SenpukiClientError | undefined;
+}
+
+const STREAM_CONNECTING: StreamState<never> = { data: undefined, chunks: [], status: 'connecting', error: undefined };
+
+/**
+ * A stream of an execution (`ctx.stream(name)` in a function), live: the chunks so far, then
+ * each new one; resumes after the last seq received when the connection drops. Chunks arriving
+ * together are rendered together. Pass null/undefined to wait (no subscription is made).
+ */
+export function useExecutionStream<T = unknown>(executionId: string | null | undefined, name: string | null | undefined): StreamState<T> {
+  const client = useContext(SenpukiClientContext);
+  if (!client) throw new Error('useExecutionStream needs a <SenpukiProvider client={...}> above it');
+  const [state, setState] = useState<StreamState<T>>(STREAM_CONNECTING);
+  useEffect(() => {
+    setState(STREAM_CONNECTING);
+    if (!executionId || !name) return;
+    const controller = new AbortController();
+    const chunks: Array<StreamChunk<T>> = [];
+    let runStart = 0;
+    let status: LiveStatus = 'connecting';
+    let scheduled: ReturnType<typeof setTimeout> | undefined;
+    const render = () => {
+      scheduled = undefined;
+      if (controller.signal.aborted) return;
+      const all = chunks.slice();
+      setState({ data: status === 'connecting' && all.length === 0 ? undefined : all.slice(runStart).map((chunk) => chunk.data), chunks: all, status, error: undefined });
+    };
+    // One render per turn of the event loop: a backlog of thousands of chunks is one update, not thousands.
+    const schedule = () => (scheduled ??= setTimeout(render, 0));
+    void (async () => {
+      try {
+        const iterator = client.stream<T>(executionId, name, {
+          signal: controller.signal,
+          onLive: (live) => {
+            status = live ? 'live' : 'reconnecting';
+            schedule();
+          },
+        });
+        for await (const chunk of iterator) {
+          if (chunks.length > 0 && chunk.run !== chunks.at(-1)!.run) runStart = chunks.length;
+          chunks.push(chunk);
+          schedule();
+        }
+        status = 'done';
+        clearTimeout(scheduled);
+        render();
+      } catch (error) {
+        if (controller.signal.aborted) return;
+        clearTimeout(scheduled);
+        setState({ data: chunks.slice(runStart).map((chunk) => chunk.data), chunks: chunks.slice(), status: 'error', error: toSenpukiClientError(error) });
+      }
+    })();
+    return () => {
+      controller.abort();
+      clearTimeout(scheduled);
+    };
+  }, [client, executionId, name]);
+  return state;
 }

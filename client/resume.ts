@@ -11,10 +11,13 @@
  *   the server ends by itself. A server shutting down completes its subscriptions too, so a
  *   `complete` ends the stream only once the root task and every other task seen are terminal
  *   (nothing can change any more); any other complete is a cut, and resumes.
+ * - `streamSeq` (executionStream): events of chunks numbered by `seq`; news is an event with a
+ *   chunk above the last seq (or the first event, or the closing one); resume `after` the last
+ *   seq; the stream is over after the event with `closed`.
  */
 
 /** How a subscription resumes; set as `context[LIVE_CONTEXT_KEY]` on a urql subscription to opt in. */
-export type LiveCursorKind = 'version' | 'changeSeq' | 'taskChangeSeq';
+export type LiveCursorKind = 'version' | 'changeSeq' | 'taskChangeSeq' | 'streamSeq';
 
 /** Operation context key read by the live exchange (`{ senpukiLive: 'version' }`). */
 export const LIVE_CONTEXT_KEY = 'senpukiLive';
@@ -54,6 +57,7 @@ const asRow = (row: unknown): VersionedRow => (row && typeof row === 'object' ? 
 /** A cursor of the given kind, starting from the subscription's own `since` variable. */
 export function createLiveCursor(kind: LiveCursorKind, since?: unknown): LiveCursor {
   if (kind === 'version') return versionCursor(typeof since === 'number' ? since : undefined);
+  if (kind === 'streamSeq') return streamCursor(typeof since === 'number' ? since : undefined);
   const cursor = changeSeqCursor(typeof since === 'string' ? since : undefined);
   return kind === 'taskChangeSeq' ? taskSetCursor(cursor, since !== undefined) : cursor;
 }
@@ -90,6 +94,30 @@ function changeSeqCursor(since: string | undefined, maxTrackedRows = DEFAULT_MAX
     },
     isFinal: () => false,
     resumeVariables: () => (cursor === undefined ? {} : { since: cursor }),
+  };
+}
+
+function streamCursor(after: number | undefined): LiveCursor {
+  let last = after;
+  let started = false;
+  const asEvent = (row: unknown) => (row && typeof row === 'object' ? (row as { chunks?: unknown; closed?: unknown }) : {});
+  return {
+    accept(row) {
+      const { chunks, closed } = asEvent(row);
+      // The first event says the subscription is up, even with nothing in it.
+      let news = !started || closed === true;
+      started = true;
+      for (const chunk of Array.isArray(chunks) ? chunks : []) {
+        const seq = (chunk as { seq?: unknown } | null)?.seq;
+        if (typeof seq === 'number' && (last === undefined || seq > last)) {
+          last = seq;
+          news = true;
+        }
+      }
+      return news;
+    },
+    isFinal: (row) => asEvent(row).closed === true,
+    resumeVariables: () => (last === undefined ? {} : { after: last }),
   };
 }
 

@@ -15,6 +15,8 @@ import type {
   ExecutionPage,
   PageRequest,
   SignalDelivery,
+  StreamChunk,
+  StreamInfo,
   Task,
   Worker,
 } from './types.js';
@@ -68,6 +70,16 @@ export interface ListLiveOptions {
    */
   since?: string;
   signal?: AbortSignal;
+}
+
+/** Options of `stream`. */
+export interface StreamOptions {
+  /** Resume after this seq (the last chunk you have); default: the whole stream. */
+  after?: number;
+  /** Aborting ends the iterator: a pending `next()` rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** Told when the subscription is live (true) and when it is reconnecting after a dropped connection (false). */
+  onLive?: (live: boolean) => void;
 }
 
 /** Options of `waitFor`. */
@@ -142,6 +154,15 @@ export interface SenpukiClient {
    * dropped connection from the highest `changeSeq` received.
    */
   executionTasksUpdates(executionId: string, options?: ListLiveOptions): LiveUpdates<Task>;
+  /**
+   * The chunks of stream `name` of an execution (written by `ctx.stream(name)` in a function),
+   * one at a time: the backlog, then each chunk as it is written; ends once the stream is closed.
+   * After a dropped connection it resubscribes after the last `seq` it gave you: no gap, no
+   * duplicate. A stream not opened yet is waited for.
+   */
+  stream<T = unknown>(executionId: string, name: string, options?: StreamOptions): LiveUpdates<StreamChunk<T>>;
+  /** The streams of an execution (names, lengths, whether closed), oldest first. */
+  streams(executionId: string): Promise<StreamInfo[]>;
   /**
    * A live page of executions (a dashboard's list): the first page, then the page again after
    * every change, newest first; rows leaving a state filter drop out.

@@ -1,12 +1,26 @@
 import type { ExecutionFields, FunctionsQuery, TaskFields, WorkerFields } from './documents.js';
 import type { ResultOf, VariablesOf } from './graphql.js';
-import type { DeadLetterFields, DeadLettersQuery, DispatchMutation, ExecutionsQuery, SendSignalMutation } from './documents.js';
+import type { DeadLetterFields, DeadLettersQuery, DispatchMutation, ExecutionsQuery, ExecutionStreamsQuery, SendSignalMutation } from './documents.js';
 
 /** One run of a durable function, as the API sends it (`version` grows by one on every change). */
 export type Execution = ResultOf<typeof ExecutionFields>;
 
 /** One step of an execution; `parentId` is null for the root task. */
 export type Task = ResultOf<typeof TaskFields>;
+
+/**
+ * One chunk of a stream (`ctx.stream(name)` in a function). `seq` numbers the stream's chunks from
+ * 1; `run` says which run of the writing task wrote it: a re-run whose output differs starts the
+ * next run, whose chunks are its whole output, so a view of the result shows the latest run's.
+ */
+export interface StreamChunk<T = unknown> {
+  seq: number;
+  run: number;
+  data: T;
+}
+
+/** A stream of an execution, without its chunks. */
+export type StreamInfo = NonNullable<ResultOf<typeof ExecutionStreamsQuery>['execution']>['streams'][number];
 
 /** A live worker process: what it serves (queues, tags, functions) and how busy it is. */
 export type Worker = ResultOf<typeof WorkerFields>;

@@ -37,11 +37,11 @@ describe('the senpuki CLI against a server started with --functions', () => {
   });
 
   it('serve --functions registers the functions the module exports, instead of the examples', async () => {
-    assert.match(server.output(), /Functions\s+greet, refuse, shout, waitForGo/);
+    assert.match(server.output(), /Functions\s+greet, narrate, refuse, shout, waitForGo/);
     const run = await runCli(['functions', '--json'], env);
     assert.equal(run.code, 0, run.stderr);
     const names = (JSON.parse(run.stdout) as Array<{ name: string }>).map((fn) => fn.name);
-    assert.deepEqual(names, ['greet', 'refuse', 'shout', 'waitForGo']);
+    assert.deepEqual(names, ['greet', 'narrate', 'refuse', 'shout', 'waitForGo']);
   });
 
   it('dispatch --wait prints progress lines, then the result on stdout, and exits 0 when the execution completes', async () => {
@@ -103,6 +103,23 @@ describe('the senpuki CLI against a server started with --functions', () => {
     assert.match(listed.stdout, new RegExp(`^${id}\\s+greet\\s+completed`, 'm'));
   });
 
+  it('watch --stream prints a stream as it is written, text as text and other chunks as JSON lines, with the outcome as exit code', async () => {
+    const id = (await runCli(['dispatch', 'narrate', '[["once", "upon", "a", "time"]]'], env)).stdout.trim();
+    const story = await runCli(['watch', id, '--stream', 'story'], env);
+    assert.equal(story.code, 0, story.stderr);
+    assert.equal(story.stdout, 'once upon a time\n');
+    assert.match(story.stderr, /^watching narrate [0-9a-f-]{36}, stream "story"$/m);
+    assert.match(story.stderr, /✓ completed in/);
+    const log = await runCli(['watch', id, '--stream', 'log'], env);
+    assert.equal(log.code, 0, log.stderr);
+    assert.equal(log.stdout, '{"words":4}\n');
+    const failing = (await runCli(['dispatch', 'narrate', '[["so", "long"], true]'], env)).stdout.trim();
+    const failed = await runCli(['watch', failing, '--stream', 'story'], env);
+    assert.equal(failed.code, 1, failed.stderr);
+    assert.equal(failed.stdout, 'so long\n');
+    assert.match(failed.stderr, /✗ failed after \S+: NonRetryableError: told to fail after the story/);
+  });
+
   it('signal reaches the waiting function, and cancel --wait exits 0 once the cancel took effect (a requested cancel is success)', async () => {
     const waiting = (await runCli(['dispatch', 'waitForGo'], env)).stdout.trim();
     const signalled = await runCli(['signal', waiting, 'go', '{"by":"ana"}'], env);
@@ -148,10 +165,10 @@ describe('the senpuki CLI against a server started with --functions', () => {
     const listed = await runCli(['workers'], env);
     assert.equal(listed.code, 0, listed.stderr);
     assert.match(listed.stdout, /^WORKER\s+BUSY\s+QUEUES/m);
-    assert.match(listed.stdout, /\s0\/4\s+default\s+any\s+4\s/);
+    assert.match(listed.stdout, /\s0\/4\s+default\s+any\s+5\s/);
     const workers = JSON.parse((await runCli(['workers', '--json'], env)).stdout) as Array<{ concurrency: number; functions: string[] }>;
     assert.equal(workers.length, 1);
-    assert.deepEqual([workers[0]!.concurrency, [...workers[0]!.functions].sort()], [4, ['greet', 'refuse', 'shout', 'waitForGo']]);
+    assert.deepEqual([workers[0]!.concurrency, [...workers[0]!.functions].sort()], [4, ['greet', 'narrate', 'refuse', 'shout', 'waitForGo']]);
     const id = (await runCli(['dispatch', 'greet', '["x"]', '--queue', 'nowhere'], env)).stdout.trim();
     const shown = await runCli(['show', id], env);
     assert.match(shown.stdout, /waiting\s+No live worker takes queue "nowhere" \(live workers take: default\)/);
@@ -167,7 +184,7 @@ describe('the senpuki CLI against a server started with --functions', () => {
     assert.match(notArray.stderr, /must be a JSON array/);
     const unknown = await runCli(['dispatch', 'nope'], env);
     assert.equal(unknown.code, 4);
-    assert.match(unknown.stderr, /^senpuki: No durable function named "nope" is registered; registered: greet, refuse, shout, waitForGo$/m);
+    assert.match(unknown.stderr, /^senpuki: No durable function named "nope" is registered; registered: greet, narrate, refuse, shout, waitForGo$/m);
     const missing = await runCli(['watch', '00000000-0000-4000-8000-000000000000'], env);
     assert.equal(missing.code, 4);
     assert.match(missing.stderr, /No execution with id/);

@@ -17,7 +17,7 @@ const REACT_APP = `
 import { createElement as h } from 'react';
 import { createRoot } from 'react-dom/client';
 import { createSenpukiClient } from './index.js';
-import { SenpukiProvider, useExecution, useExecutions } from './react.js';
+import { SenpukiProvider, useExecution, useExecutions, useExecutionStream } from './react.js';
 
 function Status({ id }) {
   const { data, status } = useExecution(id);
@@ -28,6 +28,16 @@ function List({ tag }) {
   const { data, status } = useExecutions({ tag });
   return h('p', { id: 'list' }, status + ':' + (data ? data.map((execution) => execution.state).join(',') : '-'));
 }
+
+function Words({ id }) {
+  const { data, status } = useExecutionStream(id, 'words');
+  return h('p', { id: 'words' }, status + ':' + (data ? data.length + ':' + (data.at(-1) ?? '') : '-'));
+}
+
+window.mountStream = (url, id, token) => {
+  const client = createSenpukiClient({ url, token });
+  createRoot(document.getElementById('stream-root')).render(h(SenpukiProvider, { client }, h(Words, { id })));
+};
 
 window.mountList = (url, tag) => {
   const client = createSenpukiClient({ url });
@@ -40,7 +50,7 @@ window.mount = (url, id, token) => {
 };
 `;
 
-const PAGE = `<!doctype html><html><body><div id="root"></div><div id="list-root"></div>
+const PAGE = `<!doctype html><html><body><div id="root"></div><div id="list-root"></div><div id="stream-root"></div>
 <script type="module">
   import * as sdk from '/sdk.js';
   window.sdk = sdk;
@@ -161,6 +171,24 @@ describe('SDK in headless Chromium', { skip }, () => {
       sdk.gates.open('browser-list-1');
       sdk.gates.open('browser-list-2');
       await waitFor(async () => (await listText()) === 'live:COMPLETED,COMPLETED', { message: 'both rows completed, the list still live' });
+      assert.deepEqual(pageErrors, []);
+    } finally {
+      await tab.close();
+    }
+  });
+
+  it('renders a stream as it is written with useExecutionStream: live with part of it, done with all of it', async () => {
+    const { executionId, token } = await sdk.client().dispatch('streamWords', [30, 40]);
+    const tab = await openPage();
+    try {
+      await tab.evaluate(({ url, id, token }) => (window as unknown as { mountStream: Function }).mountStream(url, id, token), { url: sdk.graphqlUrl, id: executionId, token });
+      const text = () => tab.evaluate(() => document.getElementById('words')?.textContent ?? '');
+      const partial = await waitFor(async () => {
+        const match = /^live:(\d+):word-(\d+)$/.exec(await text());
+        return match && Number(match[1]) < 30 && match[1] === match[2] ? match : undefined;
+      }, { message: 'part of the stream, live' });
+      assert.ok(Number(partial[1]) >= 1);
+      await tab.waitForFunction(() => document.getElementById('words')?.textContent === 'done:30:word-30', undefined, { timeout: 15_000 });
       assert.deepEqual(pageErrors, []);
     } finally {
       await tab.close();

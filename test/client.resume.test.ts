@@ -1,23 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import WebSocket from 'ws';
 import type { Execution, TaskListSnapshot } from '../client/index.js';
 import { waitFor } from './helpers/conditions.js';
 import { startCuttableProxy, type CuttableProxy } from './helpers/cuttableProxy.js';
+import { recordingWebSocket } from './helpers/recordingClients.js';
 import { startSdkServer, type SdkServer } from './helpers/sdkServer.js';
-
-/** A WebSocket that records the `since` of every subscribe message it sends. */
-function recordingWebSocket() {
-  const sinces: unknown[] = [];
-  class RecordingWebSocket extends WebSocket {
-    override send(data: unknown, ...rest: unknown[]): void {
-      const message = JSON.parse(String(data)) as { type: string; payload?: { variables?: { since?: unknown } } };
-      if (message.type === 'subscribe') sinces.push(message.payload?.variables?.since);
-      (super.send as (...args: unknown[]) => void)(data, ...rest);
-    }
-  }
-  return { RecordingWebSocket, sinces };
-}
 
 function assertStrictlyIncreasing(rows: Execution[]): void {
   for (let i = 1; i < rows.length; i++) assert.ok(rows[i]!.version > rows[i - 1]!.version, `versions ${rows.map((row) => row.version)}`);
@@ -37,7 +24,7 @@ describe('SDK live iterators across dropped connections', () => {
 
   for (const transport of ['ws', 'sse'] as const) {
     it(`keeps versions strictly increasing to the terminal state when the server restarts mid-execution (${transport})`, async () => {
-      const { RecordingWebSocket, sinces } = recordingWebSocket();
+      const { RecordingWebSocket, values: sinces } = recordingWebSocket('since');
       const client = sdk.client({ transport, webSocketImpl: RecordingWebSocket });
       const { executionId } = await client.dispatch('steps', [STEPS, STEP_DELAY_MS]);
       const seen: Execution[] = [];
@@ -66,7 +53,7 @@ describe('SDK live iterators across dropped connections', () => {
   it('resubscribes with the current version when graphql-ws reconnects by itself after an abrupt drop', async () => {
     const proxy = await startCuttableProxy(new URL(sdk.server.graphqlUrl));
     try {
-      const { RecordingWebSocket, sinces } = recordingWebSocket();
+      const { RecordingWebSocket, values: sinces } = recordingWebSocket('since');
       const client = sdk.client({ url: proxy.url, webSocketImpl: RecordingWebSocket });
       const { executionId } = await client.dispatch('steps', [STEPS, STEP_DELAY_MS]);
       const seen: Execution[] = [];

@@ -64,7 +64,7 @@ describe('the dashboard in headless Chromium, served by `senpuki serve` on the e
     const form = page.locator('form.dispatch-form');
     await form.locator('select[name=function] option[value=placeOrder]').waitFor({ state: 'attached' });
     const options = await form.locator('select[name=function] option').allTextContents();
-    assert.deepEqual(options, ['awaitApproval', 'chargePayment', 'placeOrder', 'remindLater', 'reserveItem']);
+    assert.deepEqual(options, ['awaitApproval', 'chargePayment', 'placeOrder', 'remindLater', 'reserveItem', 'tellStory']);
     assert.equal(await form.locator('select[name=function]').inputValue(), 'placeOrder', 'starts on the order workflow, with example arguments');
     assert.match(await form.locator('textarea[name=args]').inputValue(), /order-1/);
 
@@ -140,6 +140,29 @@ describe('the dashboard in headless Chromium, served by `senpuki serve` on the e
     await page.locator('.io.completed pre').filter({ hasText: '"by": "ana"' }).waitFor();
     await page.locator('tr.task-row[data-state=COMPLETED]:has(.kind-signal)').filter({ hasText: 'approve' }).waitFor();
     assert.equal(loads, loadsBefore, 'the page was not reloaded');
+  });
+
+  it("shows an execution's stream growing live on its page, then closed with the whole text", async () => {
+    await page.locator('.crumbs a').click();
+    const id = await dispatchFromForm('tellStory', '["a dashboard test", 40]');
+    await page.locator('.dispatch-outcome a.dispatched-link').click();
+    const output = page.locator('pre.stream-output[data-stream=story]');
+    await output.waitFor();
+    // Seen part-way: some words, fewer than the story has, while the execution runs.
+    const partial = await page.waitForFunction(() => {
+      const text = document.querySelector('pre.stream-output[data-stream=story]')?.textContent ?? '';
+      const running = document.querySelector('.exec-title [data-state=RUNNING]');
+      return running && text.split(' ').length >= 3 ? text : false;
+    });
+    const partialText = (await partial.jsonValue()) as string;
+    await page.locator('.stream.closed pre.stream-output[data-stream=story]').waitFor();
+    await page.locator('.exec-title [data-state=COMPLETED]').waitFor();
+    const result = JSON.parse((await page.locator('.io.completed pre').textContent()) ?? '{}') as { text: string };
+    assert.equal(await output.textContent(), result.text, 'the stream holds the whole story, each word once');
+    assert.ok(result.text.startsWith(partialText) && partialText.length < result.text.length, 'it was shown while it grew');
+    assert.match((await page.locator('.stream-head').textContent()) ?? '', /story\d+ chunks · closed/);
+    await page.screenshot({ path: join(SCREENSHOTS, 'dashboard-execution-stream.png'), fullPage: true });
+    assert.ok(id);
   });
 
   it('cancels a sleeping execution from its page, and keeps the page on reload', async () => {

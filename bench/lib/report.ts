@@ -63,16 +63,40 @@ export function machineInfo() {
   };
 }
 
-/** Prints the machine, a percentile table and skipped paths; writes bench/results/<bench>.json. */
-export async function report(bench: string, title: string, method: string, results: PathResult[], settings: Record<string, unknown>): Promise<void> {
+/** A table printed after the latency table (throughput figures, say). */
+export interface ExtraTable {
+  title: string;
+  header: string[];
+  rows: string[][];
+}
+
+/** Prints a table with its columns aligned (the first left, the others right); returns the first column's width. */
+function printTable(header: string[], rows: string[][], minFirstWidth = 0): number {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length), i === 0 ? minFirstWidth : 0));
+  for (const row of [header, ...rows]) console.log(row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  '));
+  return widths[0]!;
+}
+
+/** Prints the machine, a percentile table, skipped paths and any extra tables; writes bench/results/<bench>.json. */
+export async function report(
+  bench: string,
+  title: string,
+  method: string,
+  results: PathResult[],
+  settings: Record<string, unknown>,
+  extraTables: ExtraTable[] = [],
+): Promise<void> {
   const machine = machineInfo();
   console.log(`${title} — ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGb} GB, node ${machine.node}`);
   console.log(`${method}; milliseconds\n`);
   const header = ['path', 'count', 'p50', 'p90', 'p99', 'mean', 'max'];
   const rows = results.filter((r) => !r.skipped).map((r) => [r.path, String(r.count), ...[r.p50Ms, r.p90Ms, r.p99Ms, r.meanMs, r.maxMs].map((v) => v!.toFixed(3))]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length), ...(i === 0 ? results.map((r) => r.path.length) : [])));
-  for (const row of [header, ...rows]) console.log(row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  '));
-  for (const r of results.filter((r) => r.skipped)) console.log(`${r.path.padEnd(widths[0]!)}  skipped: ${r.skipped}`);
+  const pathWidth = printTable(header, rows, Math.max(0, ...results.map((r) => r.path.length)));
+  for (const r of results.filter((r) => r.skipped)) console.log(`${r.path.padEnd(pathWidth)}  skipped: ${r.skipped}`);
+  for (const table of extraTables) {
+    console.log(`\n${table.title}\n`);
+    printTable(table.header, table.rows);
+  }
   const file = join(RESULTS_DIR, `${bench}.json`);
   await mkdir(RESULTS_DIR, { recursive: true });
   await writeFile(file, `${JSON.stringify({ bench, date: new Date().toISOString(), machine, ...settings, results }, null, 2)}\n`);

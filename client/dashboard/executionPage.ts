@@ -1,7 +1,8 @@
 /**
  * One execution, live: state, timings, progress, arguments and result or error, the task tree,
- * and the cancel and signal actions. Everything comes from the SDK's `taskListUpdates`: the
- * execution (`executionUpdated`) and its tasks (`executionTasksUpdated`), both pushed.
+ * its streams, and the cancel and signal actions. Everything comes from the SDK's
+ * `taskListUpdates`: the execution (`executionUpdated`) and its tasks (`executionTasksUpdated`),
+ * both pushed; the streams from `client.stream` (see streamsPanel.ts).
  */
 import type { TaskListSnapshot } from '../taskTree.js';
 import type { Execution, Task } from '../types.js';
@@ -11,6 +12,7 @@ import { ageElement, durationElement, formatJson, formatTimestamp, idCode, state
 import { progressBar } from './progressBar.js';
 import { listHref } from './router.js';
 import { signalForm } from './signalForm.js';
+import { streamsPanel } from './streamsPanel.js';
 import { taskTreeTable } from './taskTreeView.js';
 
 /** How long the cancel button waits for its confirming second click. */
@@ -54,6 +56,8 @@ export function executionPage(context: DashboardContext, id: string): View {
   const head = h('div', { class: 'exec-title' });
   const body = h('div', { class: 'exec-body' }, h('div', { class: 'empty muted' }, 'Loading…'));
   const actionOutcome = h('div', { class: 'action-outcome', 'aria-live': 'polite' });
+  // Outside `body`, which each snapshot redraws: a stream's text grows in place.
+  const streams = streamsPanel(context, id);
   const signals = signalForm(context, id, (delivery) =>
     replaceChildren(actionOutcome, h('div', { class: 'ok-box' }, delivery.delivered ? 'Signal delivered to its wait.' : 'Signal queued: the next wait of that name receives it.')),
   );
@@ -96,6 +100,7 @@ export function executionPage(context: DashboardContext, id: string): View {
     if (!waitingSignal) signals.hide();
     cancelButton.disabled = execution.terminal || execution.state === 'CANCELLING';
     if (execution.terminal) signals.hide();
+    streams.update(execution.terminal);
     replaceChildren(head, stateBadge(execution.state), h('h1', null, execution.function), idCode(execution.id, false));
 
     const tree = taskTreeTable(tasks, openTasks, (taskId) => {
@@ -157,12 +162,14 @@ export function executionPage(context: DashboardContext, id: string): View {
     signals.element,
     actionOutcome,
     body,
+    streams.element,
   );
   return {
     element,
     dispose() {
       clearTimeout(confirmTimer);
       controller.abort();
+      streams.dispose();
     },
   };
 }

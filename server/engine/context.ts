@@ -6,6 +6,9 @@ import type { NewChild, Store } from '../store/store.js';
 import type { Announcer } from './announcer.js';
 import { abortableDelay } from './delay.js';
 import { ProgressWriter } from './progressWriter.js';
+import type { StreamAnnouncer } from './streamAnnouncer.js';
+import { streamLimitsOf, type StreamLimits } from './streamLimits.js';
+import { StreamWriter, type DurableStream } from './streamWriter.js';
 import { retryTransient } from '../store/transientErrors.js';
 import type { ArgsOf, DurableFunction, Registry, ResultOf } from './registry.js';
 import { TERMINAL_TASK_STATES, type Duration, type Json, type TaskRecord } from './types.js';
@@ -53,6 +56,19 @@ export interface Context {
   increment(counter: string, by?: number): void;
   /** Replaces the execution's custom state: any JSON, readable by whoever watches the execution. */
   setState(state: Json): void;
+  /**
+   * The execution's stream `name`, for output readers follow live (GraphQL `executionStream`,
+   * the SDK's `client.stream`): `await out.write(chunk)` appends a JSON chunk, numbered 1, 2, ...;
+   * `await out.close()` ends it, and so does the end of this task. The same name gives the same
+   * stream; one task writes it. A re-run of the task does not write again what the stream holds.
+   */
+  stream<T = Json>(name: string): DurableStream<T>;
+}
+
+/** What stream writers need from the engine. */
+export interface StreamRuntime {
+  limits: StreamLimits;
+  announcer: StreamAnnouncer;
 }
 
 /** What a context needs from the worker that runs its task. */
@@ -65,6 +81,8 @@ export interface TaskRuntime {
   /** Frees the task's concurrency slot while `wait` is pending, and takes one back after. */
   suspend<T>(wait: Promise<T>): Promise<T>;
   logger?: Logger;
+  /** Stream limits and announcements (default limits, no push). */
+  streams?: StreamRuntime;
 }
 
 interface Scheduled {
@@ -77,6 +95,7 @@ export class TaskContext implements Context {
   private callSequence = 0;
   private batch: Scheduled[] = [];
   private readonly progressWriter: ProgressWriter;
+  private readonly streams = new Map<string, StreamWriter>();
 
   constructor(
     private readonly runtime: TaskRuntime,
@@ -178,6 +197,35 @@ export class TaskContext implements Context {
   /** Writes the progress still coalescing; the runner calls it before writing the task's outcome. */
   flushProgress(): Promise<void> {
     return this.progressWriter.flush();
+  }
+
+  stream<T = Json>(name: string): DurableStream<T> {
+    checkName(name, 'ctx.stream(name)');
+    let writer = this.streams.get(name);
+    if (!writer) {
+      const { store, workerId, streams, logger } = this.runtime;
+      const key = { executionId: this.task.executionId, name, taskId: this.task.id, workerId };
+      writer = new StreamWriter({
+        store,
+        key,
+        limits: streams?.limits ?? streamLimitsOf(),
+        signal: this.signal,
+        announce: (length) => streams?.announcer.announce(key.executionId, name, length),
+        logger,
+      });
+      this.streams.set(name, writer);
+    }
+    return writer as DurableStream<unknown> as DurableStream<T>;
+  }
+
+  /**
+   * Commits what every stream has buffered; the runner calls it before writing the task's outcome.
+   * `completed`: the function returned (then a failure to commit throws, and fails the task).
+   */
+  async finishStreams(completed: boolean): Promise<void> {
+    const outcomes = await Promise.allSettled([...this.streams.values()].map((writer) => writer.finish(completed)));
+    const failed = outcomes.find((outcome) => outcome.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   /**

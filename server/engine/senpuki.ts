@@ -8,6 +8,7 @@ import { RedisBackend, type RedisBackendOptions } from '../notifications/redisBa
 import type { PgliteLike } from '../store/pgliteListener.js';
 import type { PostgresDbOptions } from '../store/db.js';
 import type { EmbeddedDbOptions } from '../store/embeddedDb.js';
+import { StreamFeed } from '../realtime/streamFeed.js';
 import { ChangeFeed, DEFAULT_POLL_BACKOFF_FACTOR, DEFAULT_POLL_MAX_INTERVAL_MS, DEFAULT_POLL_MIN_INTERVAL_MS, type PollOptions } from '../realtime/changeFeed.js';
 import { Store, type Changes, type ExecutionCursor, type ExecutionFilter } from '../store/store.js';
 import { Announcer } from './announcer.js';
@@ -25,7 +26,11 @@ import {
 } from './registry.js';
 import { toRetentionPolicy, type RetentionOptions } from './retention.js';
 import { sendSignal, type SignalSent } from './signals.js';
-import type { DeadLetterRecord, ExecutionRecord, TaskRecord, WorkerRecord } from './types.js';
+import type { StreamRuntime } from './context.js';
+import { StreamAnnouncer } from './streamAnnouncer.js';
+import { readStream, type ReadStreamOptions } from './streamReader.js';
+import { streamLimitsOf, type StreamLimits } from './streamLimits.js';
+import type { DeadLetterRecord, Duration, ExecutionRecord, Json, StreamChunk, StreamInfo, TaskRecord, WorkerRecord } from './types.js';
 import { unservedReason } from './workerCoverage.js';
 import { EngineEventHub, type EngineEvents } from './events.js';
 import { assertUuid, describe, toMs } from './validation.js';
@@ -52,6 +57,8 @@ export interface SenpukiOptions extends Partial<PollOptions> {
   logger?: Logger;
   /** Old rows the workers of this instance remove; `serve({ retention })` overrides it per worker. Default: keep everything. */
   retention?: RetentionOptions;
+  /** Limits on `ctx.stream` writes: chunk size (default 64 KiB), chunks per stream (100,000), streams per execution (1,000). */
+  streamLimits?: Partial<StreamLimits>;
 }
 
 export type { DispatchItem, DispatchOptions } from './dispatchInput.js';
@@ -87,6 +94,8 @@ export class Senpuki {
   readonly store: Store;
   readonly notifications: NotificationBackend;
   readonly feed: ChangeFeed;
+  /** Readers of streams (`readStream`, GraphQL `executionStream`). */
+  readonly streamFeed: StreamFeed;
   readonly registry = new Registry();
   readonly logger: Logger;
   private readonly announcer: Announcer;
@@ -94,6 +103,7 @@ export class Senpuki {
   private readonly maxArgsBytes: number;
   private readonly workers = new Set<Worker>();
   private readonly retention: RetentionOptions | undefined;
+  private readonly streams: StreamRuntime;
   private closing: Promise<void> | undefined;
   private workerList: { at: number; list: Promise<WorkerRecord[]> } | undefined;
   private readonly events = new EngineEventHub();
@@ -123,6 +133,8 @@ export class Senpuki {
       for (const worker of this.workers) worker.nudge(queue);
     });
     this.feed = new ChangeFeed({ store, notifications: this.notifications, pushReachesAllWriters: this.pushReachesAllWriters, ...this.poll });
+    this.streams = { limits: streamLimitsOf(options.streamLimits), announcer: new StreamAnnouncer(this.notifications) };
+    this.streamFeed = new StreamFeed({ store, notifications: this.notifications, pushReachesAllWriters: this.pushReachesAllWriters, ...this.poll });
     // Messages are lost while the backend is down: when it drops, feeds re-read and switch to fast
     // polling; when it is back, every watched row is re-read and workers look for work.
     (this.notifications as Partial<ChannelBackend>).addConnectionListener?.call(this.notifications, () => {
@@ -285,6 +297,17 @@ export class Senpuki {
     return sendSignal({ store: this.store, announcer: this.announcer, maxPayloadBytes: this.maxArgsBytes }, executionId, name, payload);
   }
 
+  /** The streams of an execution (names, lengths, whether closed), oldest first; NotFoundError for an unknown execution. */
+  async listStreams(executionId: string): Promise<StreamInfo[]> {
+    await this.stateOf(executionId);
+    return this.store.listStreams(executionId);
+  }
+
+  /** Stream `name` of an execution after `after`: the backlog, then each chunk as written; ends once it is closed (see streamReader.ts). */
+  readStream<T = Json>(executionId: string, name: string, options: ReadStreamOptions = {}): AsyncGenerator<StreamChunk<T>> {
+    return readStream<T>(this, executionId, name, options);
+  }
+
   /** Tasks that failed for good (retries exhausted or non-retryable), newest first. */
   listDeadLetters(options: DeadLetterListOptions = {}): Promise<DeadLetterRecord[]> {
     return listDeadLetters(this.store, options);
@@ -355,7 +378,7 @@ export class Senpuki {
     if (this.closing) throw closedMeanwhile();
     const worker = new Worker(
       {
-        runtime: { store: this.store, feed: this.feed, announcer: this.announcer, registry: this.registry },
+        runtime: { store: this.store, feed: this.feed, announcer: this.announcer, registry: this.registry, streams: this.streams },
         events: this.events,
         notifications: this.notifications,
         pushReachesAllWriters: this.pushReachesAllWriters,

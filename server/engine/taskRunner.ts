@@ -147,10 +147,13 @@ async function execute(
     if (hit) return { kind: 'completed', result: hit.result };
     const context = new TaskContext({ ...deps.runtime, suspend: (wait) => slot.suspend(wait), logger: deps.logger }, task, signal);
     let result: unknown;
+    let returned = false;
     try {
       result = await definition.body(context, ...task.args);
+      returned = true;
     } finally {
       await context.flushProgress();
+      await context.finishStreams(returned);
     }
     const json = toJson(result === undefined ? null : result, `${task.functionName} result`);
     outcome = cache ? { kind: 'completed', result: json, cache } : { kind: 'completed', result: json };

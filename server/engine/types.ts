@@ -131,6 +131,34 @@ export interface DeadLetterRecord {
 /** `'10m'`, `'1.5s'`, `'2 hours'` or a number of milliseconds. */
 export type Duration = number | string;
 
+/** One chunk of a stream (`ctx.stream(name)`), as readers get it. */
+export interface StreamChunk<T = Json> {
+  /** 1 for the first chunk of the stream, then 2, 3, ...: resume after the last one you have. */
+  seq: number;
+  /**
+   * Which run of the writing task wrote it: 1, then one more each time a re-run (a retry, a
+   * resume on another worker) wrote something other than the stream held. The chunks of the
+   * highest run are that run's whole output; earlier runs' chunks are what readers saw before.
+   */
+  run: number;
+  data: T;
+}
+
+/** A stream of an execution, without its chunks. */
+export interface StreamInfo {
+  executionId: string;
+  name: string;
+  /** The task writing it (the one that opened it). */
+  taskId: string;
+  /** Chunks written: the `seq` of the last one (0 while empty). */
+  length: number;
+  /** The run of its latest chunks (see `StreamChunk.run`). */
+  run: number;
+  /** Closed by the function, or its task or execution finished: nothing more will be written. */
+  closed: boolean;
+  createdAt: Date;
+}
+
 /** A worker as it records itself (see `senpuki_workers`): what it serves and how busy it is. */
 export interface WorkerRecord {
   id: string;

@@ -126,3 +126,12 @@ export function describe(value: unknown): string {
     return typeof value;
   }
 }
+
+/** Checks a stream position (`after`): the last seq a reader has, an integer of at least 0; absent is 0. */
+export function checkStreamPosition(after: number | null | undefined, what: string): number {
+  if (after === null || after === undefined) return 0;
+  if (!Number.isInteger(after) || after < 0) {
+    throw new ValidationError(`${what} must be the last seq you have, an integer of at least 0 (0 for the whole stream); got ${describe(after)}`);
+  }
+  return after;
+}

@@ -9,6 +9,7 @@ import './functions.js';
 import './dispatch.js';
 import './deadLetter.js';
 import './signal.js';
+import './stream.js';
 import './worker.js';
 
 builder.queryType({});

@@ -43,6 +43,16 @@ import { updateExecutionProgress, type ProgressPatch } from './progressQueries.j
 import { purgeBatch, type PurgeCounts, type RetentionAges } from './retentionQueries.js';
 import { deliverToScheduledWaits, expireSignalWait, insertSignal, selectBufferedSignals, type NewSignal } from './signalQueries.js';
 import {
+  appendStreamBatch,
+  closeStreamRow,
+  openStreamRow,
+  readStreamAfter,
+  selectExecutionStreams,
+  selectStreamBatches,
+  type StreamBatch,
+  type StreamWriterKey,
+} from './streamQueries.js';
+import {
   completeDueSleep,
   msUntil,
   renewLeases,
@@ -72,6 +82,7 @@ export type { PurgeCounts, RetentionAges } from './retentionQueries.js';
 export type { NewSignal, SendSignalOutcome } from './signalQueries.js';
 export type { ExactExecutionCursor, ExecutionPageRow } from './listingQueries.js';
 export type { ReapOptions } from './lifecycleQueries.js';
+export type { StreamBatch, StreamHead, StreamRead, StreamRefusal, StreamWriterKey, StoredStreamBatch } from './streamQueries.js';
 export type { WorkerPresence } from './workerPresence.js';
 export type { WorkerLoad, WorkerPresenceRow } from './workerQueries.js';
 
@@ -280,6 +291,29 @@ export class Store {
   /** Writes a running task's progress, counters and custom state onto its execution (fenced by the lease). */
   updateProgress(executionId: string, taskId: string, workerId: string, patch: ProgressPatch): Promise<Changes> {
     return this.use((db) => updateExecutionProgress(db, executionId, taskId, workerId, patch));
+  }
+
+  /** Opens a stream for writing (creating it, at most `maxStreams` per execution), fenced by the task's lease. */
+  openStream(key: StreamWriterKey, maxStreams: number) {
+    return this.use((db) => db.transaction((tx) => openStreamRow(tx, key, maxStreams)));
+  }
+  /** Appends a batch of chunks right after the stream's last one; undefined when written (also when sent again). */
+  appendStreamBatch(key: StreamWriterKey, batch: StreamBatch) {
+    return this.use((db) => appendStreamBatch(db, key, batch));
+  }
+  closeStream(key: StreamWriterKey) {
+    return this.use((db) => closeStreamRow(db, key));
+  }
+  /** Stored batches holding seqs `fromSeq`..`toSeq`, oldest first. */
+  streamBatches(executionId: string, name: string, fromSeq: number, toSeq: number, limit: number) {
+    return this.read((db) => selectStreamBatches(db, executionId, name, fromSeq, toSeq, limit));
+  }
+  /** A stream's state and its batches after `afterSeq` (undefined: no such execution). */
+  readStream(executionId: string, name: string, afterSeq: number, limit: number) {
+    return this.read((db) => readStreamAfter(db, executionId, name, afterSeq, limit));
+  }
+  listStreams(executionId: string) {
+    return this.read((db) => selectExecutionStreams(db, executionId));
   }
 
   /**

@@ -35,6 +35,15 @@ function registerFunctions(engine: TestEngine, gates: Gates): void {
     await new Promise((resolve) => setTimeout(resolve, delayMs));
     return index;
   });
+  // Streams `count` words, one every `delayMs`: chunks keep coming for a while.
+  senpuki.durable('streamWords', async (ctx, count: number, delayMs: number) => {
+    const out = ctx.stream<string>('words');
+    for (let index = 1; index <= count; index++) {
+      await out.write(`word-${index}`);
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
+    return count;
+  });
   // Reports progress after every step, so the execution's version moves all along.
   senpuki.durable('steps', async (ctx, count: number, delayMs: number) => {
     let sum = 0;
