@@ -47,6 +47,7 @@ export const TaskFields = graphql(`
     error { name message data }
     attempt
     maxAttempts
+    runs { attempt startedAt finishedAt outcome worker error { name message } }
     queue
     tags
     priority

@@ -255,4 +255,27 @@ describe('the dashboard in headless Chromium, served by `senpuki serve` on the e
     await page.waitForFunction((id) => location.hash === `#/executions/${id}`, execution!.id);
     await page.locator('.exec-title h1', { hasText: 'awaitApproval' }).waitFor();
   });
+
+  it("draws each task's runs on a timeline, and lists a task's runs with each error in its details", async () => {
+    await page.locator('.topbar nav a', { hasText: 'Executions' }).click();
+    const id = await dispatchFromForm('placeOrder', '["order-t", [{"sku": "apple", "quantity": 1, "unitPriceCents": 120}, {"sku": "pear", "quantity": 2, "unitPriceCents": 250}]]');
+    await page.locator(`tr[data-id="${id}"][data-state=COMPLETED] .fn a`).click();
+    await page.locator('.exec-title [data-state=COMPLETED]').waitFor();
+    const rows = page.locator('.timeline .tl-row:not(.tl-axis)');
+    assert.equal(await rows.count(), 4, 'one row per task');
+    assert.ok((await page.locator('.timeline .tl-bar.tl-completed').count()) >= 4, 'every task has a completed run');
+    const payment = page.locator('tr.task-row').filter({ hasText: 'chargePayment' });
+    const attempts = Number(((await payment.locator('td.num').first().textContent()) ?? '').split('/')[0]);
+    await payment.click();
+    const runs = page.locator('tr.task-details table.runs tbody tr');
+    await runs.first().waitFor();
+    assert.equal(await runs.count(), attempts, 'one row per attempt');
+    assert.equal(await runs.last().getAttribute('data-outcome'), 'COMPLETED');
+    for (let i = 0; i < attempts - 1; i++) {
+      assert.equal(await runs.nth(i).getAttribute('data-outcome'), 'RETRIED');
+      assert.match((await runs.nth(i).locator('td.error-text').textContent()) ?? '', /GatewayTimeout: payment gateway timed out/);
+    }
+    await page.locator('.timeline-panel').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: join(SCREENSHOTS, 'dashboard-timeline.png'), fullPage: true });
+  });
 });

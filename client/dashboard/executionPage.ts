@@ -14,6 +14,7 @@ import { listHref } from './router.js';
 import { signalForm } from './signalForm.js';
 import { streamsPanel } from './streamsPanel.js';
 import { taskTreeTable } from './taskTreeView.js';
+import { timeline } from './timeline.js';
 
 /** How long the cancel button waits for its confirming second click. */
 const CANCEL_CONFIRM_MS = 4000;
@@ -137,6 +138,7 @@ export function executionPage(context: DashboardContext, id: string): View {
         execution.customState != null ? jsonBlock('Custom state', execution.customState) : null,
       ),
       h('section', { class: 'panel tasks-panel' }, h('div', { class: 'panel-head' }, h('h2', null, 'Task tree'), h('span', { class: 'muted' }, tree.summary)), h('div', { class: 'table-scroll' }, tree.table)),
+      h('section', { class: 'panel timeline-panel' }, h('div', { class: 'panel-head' }, h('h2', null, 'Timeline'), h('span', { class: 'muted' }, 'each task\'s runs on one time axis; gaps between runs are retry delays')), timeline(execution, tasks)),
     );
   }
 

@@ -8,6 +8,7 @@ import type { Task } from '../types.js';
 import { h, type Child } from './dom.js';
 import { ageElement, durationElement, formatJson, formatTimestamp, idCode, jsonPreview, stateBadge } from './format.js';
 import { progressBar } from './progressBar.js';
+import { runsTable } from './timeline.js';
 
 const KIND_ICONS: Record<Task['kind'], string> = { FUNCTION: 'ƒ', SLEEP: '◷', SIGNAL: '⚑' };
 /** Indentation per tree level. */
@@ -72,6 +73,7 @@ function detailsRow(task: Task): HTMLTableRowElement {
           : null,
         task.error ? detail(task.state === 'COMPLETED' ? `Error of attempt ${task.attempt - 1}` : 'Error', errorText(task)) : null,
       ),
+      task.kind === 'FUNCTION' ? detail('Runs', runsTable(task)) : null,
     ),
   );
 }

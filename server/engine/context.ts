@@ -10,6 +10,8 @@ import type { StreamAnnouncer } from './streamAnnouncer.js';
 import { streamLimitsOf, type StreamLimits } from './streamLimits.js';
 import { StreamWriter, type DurableStream } from './streamWriter.js';
 import { retryTransient } from '../store/transientErrors.js';
+import { context, trace, type Span } from '@opentelemetry/api';
+import { failSpan, traceCarrier, tracer } from './tracing.js';
 import type { ArgsOf, DurableFunction, Registry, ResultOf } from './registry.js';
 import { TERMINAL_TASK_STATES, type Duration, type Json, type TaskRecord } from './types.js';
 import { checkName, checkText, describe, toJson, toMs } from './validation.js';
@@ -126,14 +128,32 @@ export class TaskContext implements Context {
 
   async call(fn: DurableFunction | string, ...args: unknown[]): Promise<any> {
     const [child] = this.prepareCalls(fn, [args]);
-    return this.runtime.suspend(this.settle(await this.schedule(child!)));
+    return this.traceCall(child!, (async () => this.runtime.suspend(this.settle(await this.schedule(child!))))());
   }
 
   async map(fn: DurableFunction | string, items: unknown[]): Promise<any[]> {
     if (!Array.isArray(items)) throw new TypeError('ctx.map(fn, items): items must be an array');
     const children = this.prepareCalls(fn, items.map((item) => [item]));
-    const tasks = await Promise.all(children.map((child) => this.schedule(child)));
-    return this.runtime.suspend(Promise.all(tasks.map((task) => this.settle(task))));
+    let tasks: TaskRecord[];
+    try {
+      tasks = await Promise.all(children.map((child) => this.schedule(child)));
+    } catch (error) {
+      for (const child of children) endSpan(child.span, error);
+      throw error;
+    }
+    return this.runtime.suspend(Promise.all(tasks.map((task, index) => this.traceCall(children[index]!, this.settle(task)))));
+  }
+
+  /** Ends a call's span (started in prepareCalls) once its result, or its failure, is in. */
+  private async traceCall<T>(child: { span: Span }, result: Promise<T>): Promise<T> {
+    try {
+      const value = await result;
+      endSpan(child.span);
+      return value;
+    } catch (error) {
+      endSpan(child.span, error);
+      throw error;
+    }
   }
 
   async sleep(duration: Duration): Promise<void> {
@@ -256,7 +276,7 @@ export class TaskContext implements Context {
     }
   }
 
-  private prepareCalls(fn: DurableFunction | string, argLists: unknown[][]): NewChild[] {
+  private prepareCalls(fn: DurableFunction | string, argLists: unknown[][]): Array<NewChild & { span: Span }> {
     this.throwIfAborted();
     const definition = this.runtime.registry.resolve(fn);
     return argLists.map((args, index) => {
@@ -268,7 +288,10 @@ export class TaskContext implements Context {
       child.tags = definition.tags.length ? definition.tags : this.task.tags;
       child.priority = definition.priority || this.task.priority;
       child.maxAttempts = definition.retry.maxAttempts;
-      return child;
+      // A span per call, in the running task's trace; the child's row carries it to its worker.
+      const span = tracer().startSpan(`senpuki.call ${definition.name}`, { attributes: { 'senpuki.function': definition.name, 'senpuki.call_key': child.callKey } });
+      child.traceContext = traceCarrier(trace.setSpan(context.active(), span));
+      return Object.assign(child, { span });
     });
   }
 
@@ -340,3 +363,7 @@ export class TaskContext implements Context {
   }
 }
 
+function endSpan(span: Span, error?: unknown): void {
+  if (error !== undefined) failSpan(span, error);
+  span.end();
+}

@@ -33,6 +33,7 @@ import { streamLimitsOf, type StreamLimits } from './streamLimits.js';
 import type { DeadLetterRecord, Duration, ExecutionRecord, Json, StreamChunk, StreamInfo, TaskRecord, WorkerRecord } from './types.js';
 import { unservedReason } from './workerCoverage.js';
 import { EngineEventHub, type EngineEvents } from './events.js';
+import { SpanKind, inSpan, traceCarrier } from './tracing.js';
 import { assertUuid, describe, toMs } from './validation.js';
 import { Worker, type WorkerOptions } from './worker.js';
 import { timeoutSignal } from './delay.js';
@@ -194,9 +195,12 @@ export class Senpuki {
     maxArgsBytes = this.maxArgsBytes,
   ): Promise<{ execution: ExecutionRecord; created: boolean }> {
     const row = toNewExecution(this.registry, fn, args, options, Math.min(maxArgsBytes, this.maxArgsBytes));
-    const result = await this.store.createExecution(row);
-    if (result.created) await this.announcer.announce(dispatchChanges([result.execution], [options]));
-    return result;
+    return inSpan(`senpuki.dispatch ${row.functionName}`, { kind: SpanKind.PRODUCER, attributes: { 'senpuki.function': row.functionName, 'senpuki.queue': row.queue } }, async (span) => {
+      const result = await this.store.createExecution({ ...row, traceContext: traceCarrier() });
+      span.setAttributes({ 'senpuki.execution_id': result.execution.id, 'senpuki.created': result.created });
+      if (result.created) await this.announcer.announce(dispatchChanges([result.execution], [options]));
+      return result;
+    });
   }
 
   /**
@@ -213,7 +217,10 @@ export class Senpuki {
   async submitMany(items: DispatchItem[], maxArgsBytes = this.maxArgsBytes): Promise<Array<{ execution: ExecutionRecord; created: boolean }>> {
     const rows = toNewExecutions(this.registry, items, Math.min(maxArgsBytes, this.maxArgsBytes));
     if (rows.length === 0) return [];
-    const results = await this.store.createExecutions(rows);
+    const results = await inSpan('senpuki.dispatchMany', { kind: SpanKind.PRODUCER, attributes: { 'senpuki.batch_size': rows.length } }, () => {
+      const traceContext = traceCarrier();
+      return this.store.createExecutions(rows.map((row) => ({ ...row, traceContext })));
+    });
     const created = results.flatMap((result, i) => (result.created ? [{ execution: result.execution, options: items[i]!.options ?? {} }] : []));
     if (created.length > 0) {
       await this.announcer.announce(dispatchChanges(created.map((c) => c.execution), created.map((c) => c.options)));

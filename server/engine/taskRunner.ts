@@ -4,6 +4,7 @@ import { TaskAbortedError, toStoredError } from '../errors.js';
 import type { ClaimedTask, TaskOutcome } from '../store/store.js';
 import { TaskContext, type TaskRuntime } from './context.js';
 import type { TaskRunOutcome } from './events.js';
+import { SpanKind, contextOf, failSpan, inSpan } from './tracing.js';
 import { argsHash } from './resultCache.js';
 import { isTransientStoreError, retryTransient } from '../store/transientErrors.js';
 import { isRetryable, retryDelayMs } from './retry.js';
@@ -114,7 +115,7 @@ export function runTask(deps: RunTaskDeps, task: ClaimedTask, slotHeld: boolean)
     let outcome: TaskOutcome | undefined;
     try {
       await slot.acquire();
-      outcome = await execute(deps, task, controller.signal, slot);
+      outcome = await traced(task, () => execute(deps, task, controller.signal, slot));
       running.outcome = outcome ? RUN_OUTCOMES[outcome.kind] : 'abandoned';
     } finally {
       // The function is done: its slot may run the next task while this outcome is written (the
@@ -130,6 +131,27 @@ export function runTask(deps: RunTaskDeps, task: ClaimedTask, slotHeld: boolean)
     }
   })();
   return running;
+}
+
+/**
+ * A span for one run of a task, continuing the trace of the dispatch or call that made it (from
+ * the task row); the function's own calls become its children. An outcome other than completed
+ * marks it failed.
+ */
+function traced(task: ClaimedTask, run: () => Promise<TaskOutcome | undefined>): Promise<TaskOutcome | undefined> {
+  const attributes = {
+    'senpuki.function': task.functionName,
+    'senpuki.execution_id': task.executionId,
+    'senpuki.task_id': task.id,
+    'senpuki.attempt': task.attempt,
+    'senpuki.queue': task.queue,
+  };
+  return inSpan(`senpuki.task ${task.functionName}`, { kind: SpanKind.CONSUMER, parent: contextOf(task.traceContext), attributes }, async (span) => {
+    const outcome = await run();
+    span.setAttribute('senpuki.outcome', outcome ? RUN_OUTCOMES[outcome.kind] : 'abandoned');
+    if (outcome?.kind === 'retry' || outcome?.kind === 'failed') failSpan(span, Object.assign(new Error(outcome.error.message), { name: outcome.error.name }));
+    return outcome;
+  });
 }
 
 async function execute(

@@ -88,6 +88,21 @@ export interface ExecutionRecord {
   changeSeq: string;
 }
 
+/** How one run of a task ended: completed, retried (it threw, a retry is due), failed (for good), released (handed back at shutdown), lost (its worker died), cancelled (its execution ended meanwhile). */
+export type TaskRunOutcomeName = 'completed' | 'retried' | 'failed' | 'released' | 'lost' | 'cancelled';
+
+/** One finished run of a task (an attempt, or a part of one a worker lost). */
+export interface TaskRun {
+  attempt: number;
+  /** Undefined for runs written before runs were recorded. */
+  startedAt: Date | undefined;
+  finishedAt: Date;
+  outcome: TaskRunOutcomeName;
+  /** The worker that ran it. */
+  worker: string | undefined;
+  error: { name: string; message: string } | undefined;
+}
+
 export interface TaskRecord {
   id: string;
   executionId: string;
@@ -115,6 +130,10 @@ export interface TaskRecord {
   finishedAt: Date | undefined;
   version: number;
   changeSeq: string;
+  /** Its finished runs, oldest first (the last 50). */
+  runs: TaskRun[];
+  /** The W3C trace context of the span that made it (a dispatch or a call); undefined when untraced. */
+  traceContext: Record<string, string> | undefined;
 }
 
 export interface DeadLetterRecord {

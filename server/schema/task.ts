@@ -1,4 +1,4 @@
-import { TERMINAL_TASK_STATES, type TaskKind, type TaskState } from '../engine/types.js';
+import { TERMINAL_TASK_STATES, type TaskKind, type TaskRun, type TaskRunOutcomeName, type TaskState } from '../engine/types.js';
 import { assertUuid } from '../engine/validation.js';
 import { NotFoundError } from '../errors.js';
 import { unwrapLiveEvent } from '../realtime/liveStream.js';
@@ -27,6 +27,30 @@ export const TaskKindEnum = builder.enumType('TaskKind', {
     SLEEP: { value: 'sleep', description: 'A durable sleep.' },
     SIGNAL: { value: 'signal', description: 'A wait for a signal.' },
   } as const satisfies Record<string, { value: TaskKind; description: string }>,
+});
+
+const TaskRunOutcomeEnum = builder.enumType('TaskRunOutcome', {
+  description: 'How one run of a task ended.',
+  values: {
+    COMPLETED: { value: 'completed' },
+    RETRIED: { value: 'retried', description: 'It threw; a retry is due (after the retry delay).' },
+    FAILED: { value: 'failed', description: 'It failed for good.' },
+    RELEASED: { value: 'released', description: 'Handed back unfinished by a worker shutting down.' },
+    LOST: { value: 'lost', description: 'Its worker died or went silent; it was taken back.' },
+    CANCELLED: { value: 'cancelled', description: 'Its execution ended while it ran.' },
+  } as const satisfies Record<string, { value: TaskRunOutcomeName; description?: string }>,
+});
+
+const TaskRunRef = builder.objectRef<TaskRun>('TaskRun').implement({
+  description: 'One finished run of a task: its attempt, when it ran and how it ended.',
+  fields: (t) => ({
+    attempt: t.exposeInt('attempt'),
+    startedAt: t.field({ type: 'DateTime', nullable: true, resolve: (run) => run.startedAt ?? null }),
+    finishedAt: t.field({ type: 'DateTime', resolve: (run) => run.finishedAt }),
+    outcome: t.field({ type: TaskRunOutcomeEnum, resolve: (run) => run.outcome }),
+    worker: t.string({ nullable: true, resolve: (run) => run.worker ?? null }),
+    error: t.field({ type: ErrorInfoRef, nullable: true, resolve: (run) => run.error ?? null }),
+  }),
 });
 
 builder.objectType('Task', {
@@ -58,6 +82,11 @@ builder.objectType('Task', {
     result: t.field({ type: 'JSON', nullable: true, resolve: (task) => task.result ?? null }),
     error: t.field({ type: ErrorInfoRef, nullable: true, resolve: (task) => task.error ?? null }),
     attempt: t.exposeInt('attempt', { description: '1 on the first run, 2 on the first retry, ...' }),
+    runs: t.field({
+      type: [TaskRunRef],
+      description: 'Its finished runs, oldest first (the last 50): attempts, retries with their errors, runs lost with a worker.',
+      resolve: (task) => task.runs,
+    }),
     maxAttempts: t.exposeInt('maxAttempts'),
     queue: t.exposeString('queue'),
     tags: t.exposeStringList('tags'),

@@ -130,7 +130,7 @@ async function claimStatement(
      ), claimed AS (
        UPDATE senpuki_tasks t SET state = 'running', lease_owner = $2,
          lease_expires_at = now() + $4::bigint * interval '1 millisecond',
-         started_at = coalesce(t.started_at, now())
+         started_at = coalesce(t.started_at, now()), run_started_at = now()
        FROM next n
        WHERE t.id = n.id
          AND (NOT n.is_root OR n.execution_state <> 'pending' OR n.execution_id IN (SELECT id FROM started))

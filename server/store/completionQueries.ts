@@ -2,6 +2,7 @@ import type { Json } from '../engine/types.js';
 import { noChanges, type Changes } from './changes.js';
 import type { Queryable } from './db.js';
 import { prepared } from './prepared.js';
+import { appendRun } from './rows.js';
 
 /** A task's successful result, to be written under this worker's lease. */
 export interface Completion {
@@ -38,7 +39,7 @@ export async function completeTasks(db: Queryable, workerId: string, completions
        ORDER BY e.id FOR UPDATE OF e
      ), done AS (
        UPDATE senpuki_tasks t SET state = 'completed', result = i.result, finished_at = now(),
-         lease_owner = NULL, lease_expires_at = NULL
+         ${appendRun('completed')}, lease_owner = NULL, lease_expires_at = NULL
        FROM input i JOIN locked l ON l.id = i.execution_id
        WHERE t.id = i.task_id AND t.execution_id = i.execution_id AND t.lease_owner = $1 AND t.state = 'running'
          AND l.state IN ('pending', 'running')

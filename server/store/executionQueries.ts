@@ -18,6 +18,8 @@ export interface NewExecution {
   delayMs: number;
   maxDurationMs?: number;
   maxAttempts: number;
+  /** The trace context of the dispatch, stored on the root task (the worker continues the trace). */
+  traceContext?: Record<string, string>;
 }
 
 /**
@@ -39,8 +41,8 @@ export async function insertExecution(
        RETURNING ${EXECUTION_COLUMNS}
      ), t AS (
        INSERT INTO senpuki_tasks
-         (id, execution_id, kind, function_name, args, state, max_attempts, queue, tags, priority, scheduled_for)
-       SELECT $8, e.id, 'function', $2, $3, 'pending', $11, $4, $5, $6, now() + $9::bigint * interval '1 millisecond'
+         (id, execution_id, kind, function_name, args, state, max_attempts, queue, tags, priority, scheduled_for, trace_context)
+       SELECT $8, e.id, 'function', $2, $3, 'pending', $11, $4, $5, $6, now() + $9::bigint * interval '1 millisecond', $12::jsonb
        FROM e
      )
      SELECT * FROM e`),
@@ -56,6 +58,7 @@ export async function insertExecution(
       input.delayMs,
       input.maxDurationMs ?? null,
       input.maxAttempts,
+      input.traceContext ? JSON.stringify(input.traceContext) : null,
     ],
   );
   if (rows[0]) return { execution: toExecution(rows[0]), created: true };
@@ -79,7 +82,8 @@ export async function insertExecutions(
   const { rows } = await db.query<ExecutionRow & { n: number; created: boolean }>(
     prepared(`WITH input AS MATERIALIZED (
        SELECT * FROM jsonb_to_recordset($1::jsonb) AS i(n int, id uuid, root_task_id uuid, function_name text, args jsonb,
-         queue text, tags text[], priority int, idempotency_key text, delay_ms bigint, max_duration_ms bigint, max_attempts int)
+         queue text, tags text[], priority int, idempotency_key text, delay_ms bigint, max_duration_ms bigint, max_attempts int,
+         trace_context jsonb)
      ), e AS (
        INSERT INTO senpuki_executions
          (id, function_name, args, state, queue, tags, priority, idempotency_key, root_task_id, deadline_at)
@@ -90,9 +94,9 @@ export async function insertExecutions(
        RETURNING ${EXECUTION_COLUMNS}
      ), t AS (
        INSERT INTO senpuki_tasks
-         (id, execution_id, kind, function_name, args, state, max_attempts, queue, tags, priority, scheduled_for)
+         (id, execution_id, kind, function_name, args, state, max_attempts, queue, tags, priority, scheduled_for, trace_context)
        SELECT e.root_task_id, e.id, 'function', e.function_name, e.args, 'pending', i.max_attempts, e.queue, e.tags, e.priority,
-              now() + i.delay_ms * interval '1 millisecond'
+              now() + i.delay_ms * interval '1 millisecond', i.trace_context
        FROM e JOIN input i ON i.id = e.id
      )
      SELECT i.n, true AS created, e.* FROM e JOIN input i ON i.id = e.id
@@ -115,6 +119,7 @@ export async function insertExecutions(
           delay_ms: input.delayMs,
           max_duration_ms: input.maxDurationMs ?? null,
           max_attempts: input.maxAttempts,
+          trace_context: input.traceContext ?? null,
         })),
       ),
     ],

@@ -2,6 +2,7 @@ import type { ExecutionState, Json, StoredError } from '../engine/types.js';
 import { mergeChanges, noChanges, type Changes } from './changes.js';
 import type { Db, Queryable } from './db.js';
 import { cancelIdleTasks, finishExecution, lockExecution, settleCancelling } from './executionQueries.js';
+import { appendRun } from './rows.js';
 import { DEAD_WORKER } from './workerQueries.js';
 
 /**
@@ -89,7 +90,7 @@ export async function reapExpiredLeases(db: Db, options: ReapOptions): Promise<C
          'The worker running this task stopped (killed, crashed or cut off) ' || (t.lease_losses + 1) ||
          ' times; past ' || $3::int || ' the task fails for good: it may be what kills its workers') ELSE t.error END,
        finished_at = CASE WHEN next.state = 'pending' THEN NULL ELSE now() END,
-       lease_owner = NULL, lease_expires_at = NULL
+       ${appendRun('lost')}, lease_owner = NULL, lease_expires_at = NULL
      FROM next WHERE t.id = next.id
      RETURNING t.id, t.state, t.execution_id, t.queue, t.function_name, t.args, t.attempt, t.error, t.parent_task_id IS NULL AS root`,
     [options.limit, options.workerStaleMs, options.maxLeaseLosses],

@@ -7,6 +7,7 @@ import type {
   StoredError,
   TaskKind,
   TaskRecord,
+  TaskRunOutcomeName,
   TaskState,
 } from '../engine/types.js';
 
@@ -17,7 +18,20 @@ export const EXECUTION_COLUMNS = `id, function_name, args, state, result, error,
 
 export const TASK_COLUMNS = `id, execution_id, parent_task_id, call_key, parent_attempt, kind, function_name,
   args, state, result, error, attempt, max_attempts, queue, tags, priority, scheduled_for, lease_owner,
-  lease_expires_at, created_at, started_at, finished_at, version, change_seq::text AS change_seq`;
+  lease_expires_at, created_at, started_at, finished_at, version, change_seq::text AS change_seq, runs, trace_context`;
+
+/**
+ * The SET clause that records the run ending now in `runs` (see migration 013). In an UPDATE the
+ * columns it reads are the row before the write: the run's attempt, start and worker. `error` is
+ * SQL for the run's error (`{ name, message }` only; the stack stays in `error`).
+ */
+export function appendRun(outcome: TaskRunOutcomeName, error = 'NULL'): string {
+  return `runs = senpuki_append_run(runs, jsonb_strip_nulls(jsonb_build_object('attempt', attempt, 'startedAt', run_started_at,
+    'finishedAt', now(), 'outcome', '${outcome}', 'worker', lease_owner, 'error', ${error})))`;
+}
+
+/** SQL for the `{ name, message }` of a stored error held in `expression`. */
+export const runError = (expression: string): string => `jsonb_build_object('name', (${expression})->>'name', 'message', (${expression})->>'message')`;
 
 /** Prefixes every column of a list with a table alias (for joins and UPDATE ... FROM). */
 export const qualify = (columns: string, alias: string): string =>
@@ -71,6 +85,18 @@ export interface TaskRow {
   finished_at: Date | null;
   version: number;
   change_seq: string;
+  runs: RawTaskRun[];
+  trace_context: Record<string, string> | null;
+}
+
+/** A run as `senpuki_append_run` stores it (timestamps as JSON text). */
+interface RawTaskRun {
+  attempt: number;
+  startedAt?: string;
+  finishedAt: string;
+  outcome: TaskRunOutcomeName;
+  worker?: string;
+  error?: { name: string; message: string };
 }
 
 export interface DeadLetterRow {
@@ -137,6 +163,15 @@ export function toTask(row: TaskRow): TaskRecord {
     finishedAt: orUndefined(row.finished_at),
     version: row.version,
     changeSeq: row.change_seq,
+    runs: (row.runs ?? []).map((run) => ({
+      attempt: run.attempt,
+      startedAt: run.startedAt === undefined ? undefined : new Date(run.startedAt),
+      finishedAt: new Date(run.finishedAt),
+      outcome: run.outcome,
+      worker: run.worker,
+      error: run.error,
+    })),
+    traceContext: orUndefined(row.trace_context),
   };
 }
 

@@ -4,7 +4,7 @@ import type { Queryable } from './db.js';
 import { prepared } from './prepared.js';
 import { ACTIVE_EXECUTION_STATES, lockExecution, finishExecution, settleCancelling } from './executionQueries.js';
 import { upsertCachedResult } from './cacheQueries.js';
-import { TASK_COLUMNS, toTask, type TaskRow } from './rows.js';
+import { TASK_COLUMNS, appendRun, runError, toTask, type TaskRow } from './rows.js';
 
 export async function selectTask(db: Queryable, id: string): Promise<TaskRecord | undefined> {
   const { rows } = await db.query<TaskRow>(`SELECT ${TASK_COLUMNS} FROM senpuki_tasks WHERE id = $1`, [id]);
@@ -74,19 +74,19 @@ export async function settleTask(
   let sql: string;
   let params: unknown[] = [taskId, workerId];
   if (!active) {
-    sql = `UPDATE senpuki_tasks SET state = 'cancelled', finished_at = now(), ${free} ${fence}`;
+    sql = `UPDATE senpuki_tasks SET state = 'cancelled', finished_at = now(), ${appendRun('cancelled')}, ${free} ${fence}`;
   } else if (outcome.kind === 'completed') {
-    sql = `UPDATE senpuki_tasks SET state = 'completed', result = $3, finished_at = now(), ${free} ${fence}`;
+    sql = `UPDATE senpuki_tasks SET state = 'completed', result = $3, finished_at = now(), ${appendRun('completed')}, ${free} ${fence}`;
     params.push(JSON.stringify(outcome.result));
   } else if (outcome.kind === 'retry') {
     sql = `UPDATE senpuki_tasks SET state = 'pending', attempt = attempt + 1, error = $3,
-             scheduled_for = now() + $4::bigint * interval '1 millisecond', ${free} ${fence}`;
+             scheduled_for = now() + $4::bigint * interval '1 millisecond', ${appendRun('retried', runError('$3::jsonb'))}, ${free} ${fence}`;
     params.push(outcome.error, outcome.delayMs);
   } else if (outcome.kind === 'failed') {
-    sql = `UPDATE senpuki_tasks SET state = 'failed', error = $3, finished_at = now(), ${free} ${fence}`;
+    sql = `UPDATE senpuki_tasks SET state = 'failed', error = $3, finished_at = now(), ${appendRun('failed', runError('$3::jsonb'))}, ${free} ${fence}`;
     params.push(outcome.error);
   } else {
-    sql = `UPDATE senpuki_tasks SET state = 'pending', ${free} ${fence}`;
+    sql = `UPDATE senpuki_tasks SET state = 'pending', ${appendRun('released')}, ${free} ${fence}`;
   }
   const { rows } = await tx.query<{
     id: string;
@@ -141,6 +141,8 @@ export interface NewChild {
   maxAttempts: number;
   /** For sleeps: when the sleep ends. For calls: when the child may start (0 = now). */
   delayMs: number;
+  /** The trace context of the call's span (its worker continues the trace). */
+  traceContext?: Record<string, string>;
 }
 
 /**
@@ -166,12 +168,12 @@ export async function upsertChildren(
   if (!ACTIVE_EXECUTION_STATES.includes(parent.state)) return { ok: false, reason: 'inactive' };
   const { rows: inserted } = await tx.query<{ id: string; state: TaskState; queue: string }>(
     `INSERT INTO senpuki_tasks (id, execution_id, parent_task_id, call_key, parent_attempt, kind, function_name,
-       args, state, max_attempts, queue, tags, priority, scheduled_for)
+       args, state, max_attempts, queue, tags, priority, scheduled_for, trace_context)
      SELECT c.id, $1, $2, c.call_key, $3, c.kind, c.function_name, c.args,
        CASE WHEN c.kind = 'function' THEN 'pending' ELSE 'waiting' END,
-       c.max_attempts, c.queue, c.tags, c.priority, now() + c.delay_ms * interval '1 millisecond'
+       c.max_attempts, c.queue, c.tags, c.priority, now() + c.delay_ms * interval '1 millisecond', c.trace_context
      FROM jsonb_to_recordset($4::jsonb) AS c(id uuid, call_key text, kind text, function_name text, args jsonb,
-       max_attempts int, queue text, tags text[], priority int, delay_ms bigint)
+       max_attempts int, queue text, tags text[], priority int, delay_ms bigint, trace_context jsonb)
      ON CONFLICT (call_key) DO NOTHING
      RETURNING id, state, queue`,
     [
@@ -190,6 +192,7 @@ export async function upsertChildren(
           tags: c.tags,
           priority: c.priority,
           delay_ms: c.delayMs,
+          trace_context: c.traceContext ?? null,
         })),
       ),
     ],

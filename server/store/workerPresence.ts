@@ -63,11 +63,18 @@ export class WorkerPresence {
 
   private async ensureLock(): Promise<void> {
     if (this.session) return;
+    // The connection can die (and call back) before openSession returns, or while the lock is
+    // taken: the callback only marks it, and a session lost on the way is not kept.
+    let lost = false;
+    let opened: DbSession | undefined;
     const session = await this.db.openSession(() => {
-      if (this.session === session) this.session = undefined;
+      lost = true;
+      if (opened !== undefined && this.session === opened) this.session = undefined;
     });
+    opened = session;
     try {
       if (this.lockKey === undefined || !(await retakePresenceLock(session, this.lockKey))) this.lockKey = await takePresenceLock(session);
+      if (lost) throw new Error('the presence connection was lost while taking its lock');
     } catch (error) {
       await session.close();
       throw error;

@@ -1,0 +1,36 @@
+import { InMemorySpanExporter, NodeTracerProvider, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-node';
+
+/** A span as the tests compare them across processes. */
+export interface SpanRecord {
+  name: string;
+  traceId: string;
+  spanId: string;
+  parentSpanId: string | undefined;
+  attributes: Record<string, unknown>;
+  status: number;
+}
+
+/**
+ * Registers the OpenTelemetry SDK globally (what an application does with its own SDK): an
+ * AsyncLocalStorage context manager, the W3C trace context propagator and an in-memory exporter.
+ */
+export function registerTestTracing(): { spans: () => SpanRecord[]; shutdown: () => Promise<void> } {
+  const exporter = new InMemorySpanExporter();
+  const provider = new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  provider.register();
+  return {
+    spans: () => exporter.getFinishedSpans().map(toRecord),
+    shutdown: () => provider.shutdown(),
+  };
+}
+
+function toRecord(span: ReadableSpan): SpanRecord {
+  return {
+    name: span.name,
+    traceId: span.spanContext().traceId,
+    spanId: span.spanContext().spanId,
+    parentSpanId: span.parentSpanContext?.spanId,
+    attributes: { ...span.attributes },
+    status: span.status.code,
+  };
+}
