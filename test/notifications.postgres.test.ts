@@ -233,6 +233,27 @@ describe('PostgresNotifyBackend', () => {
     assert.deepEqual(await done, [{ task_id: taskId, state: 'completed' }]);
   });
 
+  test('real Postgres: many LISTENs at once and a heartbeat go over the one connection one at a time (no overlapping client.query)', async (t) => {
+    if (!(await requirePostgres(t))) return;
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.message);
+    process.on('warning', onWarning);
+    const notifications = new PostgresNotifyBackend(postgresUrl, { heartbeatIntervalMs: 5 });
+    try {
+      const channels = Array.from({ length: 50 }, () => `senpuki:task:${randomUUID()}`);
+      const received: string[] = [];
+      const stops = await Promise.all(channels.map((channel) => notifications.listen(channel, (payload) => received.push(payload))));
+      await notifications.publish(channels[49]!, 'last');
+      await waitFor(() => received.includes('last'), { message: 'a NOTIFY on the last channel' });
+      for (const stop of stops) stop();
+      await waitFor(() => notifications.subscribedChannelCount === 0, { message: 'every UNLISTEN' });
+      assert.deepEqual(warnings.filter((message) => /already executing a query/.test(message)), []);
+    } finally {
+      process.off('warning', onWarning);
+      await notifications.close();
+    }
+  });
+
   test('while Postgres is unreachable, publish resolves quickly and listen rejects quickly', async (t) => {
     const notifications = new PostgresNotifyBackend('postgres://postgres@127.0.0.1:1/test');
     t.after(() => notifications.close());

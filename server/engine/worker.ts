@@ -105,6 +105,8 @@ export class Worker {
   private loop: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
   private lastError: string | undefined;
+  /** The maintenance tick under way, if any. */
+  private maintenance: Promise<void> | undefined;
 
   constructor(private readonly deps: WorkerDeps, options: WorkerOptions = {}) {
     this.id = options.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
@@ -256,6 +258,8 @@ export class Worker {
     await Promise.race([Promise.allSettled([...this.running.values()].map((task) => task.done)), delay(5000)]);
     this.stopped.abort();
     for (const timer of this.timers) clearInterval(timer);
+    // A tick under way finishes before the caller may close the store under it.
+    await this.maintenance;
     this.stopWakeListener?.();
     this.executions.close();
     await this.presence?.stop().catch((error: unknown) => this.noteError(error, 'removing the worker record failed'));
@@ -394,25 +398,32 @@ export class Worker {
   private scheduleMaintenance(): void {
     if (this.stateValue !== 'ready') return;
     const jitter = 0.8 + Math.random() * 0.4; // Spread the ticks of many workers.
-    const timer = setTimeout(async () => {
+    const timer = setTimeout(() => {
       this.timers = this.timers.filter((t) => t !== timer);
-      try {
-        const { store, announcer } = this.deps.runtime;
-        const reaped = await store.reapExpiredLeases({ maxLeaseLosses: this.options.maxLeaseLosses });
-        await announcer.announce(reaped);
-        const requeued = reaped.tasks.filter((task) => task.state === 'pending').length;
-        const failed = reaped.tasks.filter((task) => task.state === 'failed').length;
-        if (requeued + failed > 0) this.deps.events.emit('leasesTakenBack', { requeued, failed });
-        await store.removeDeadWorkers();
-        await announcer.announce(await store.timeOutExpired());
-        await announcer.announce(await store.settleStalledCancellations());
-        await this.retention?.tick(store);
-      } catch (error) {
-        this.noteError(error, 'maintenance failed');
-      }
-      this.scheduleMaintenance();
+      this.maintenance = this.maintain().finally(() => {
+        this.maintenance = undefined;
+        this.scheduleMaintenance();
+      });
     }, this.options.maintenanceIntervalMs * jitter);
     this.timers.push(timer);
+  }
+
+  /** One maintenance tick (see the module comment); failures are noted, never thrown. */
+  private async maintain(): Promise<void> {
+    try {
+      const { store, announcer } = this.deps.runtime;
+      const reaped = await store.reapExpiredLeases({ maxLeaseLosses: this.options.maxLeaseLosses });
+      await announcer.announce(reaped);
+      const requeued = reaped.tasks.filter((task) => task.state === 'pending').length;
+      const failed = reaped.tasks.filter((task) => task.state === 'failed').length;
+      if (requeued + failed > 0) this.deps.events.emit('leasesTakenBack', { requeued, failed });
+      await store.removeDeadWorkers();
+      await announcer.announce(await store.timeOutExpired());
+      await announcer.announce(await store.settleStalledCancellations());
+      await this.retention?.tick(store);
+    } catch (error) {
+      this.noteError(error, 'maintenance failed');
+    }
   }
 
   private noteError(error: unknown, message: string): void {

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { SenpukiError } from '../errors.js';
+import { serialQueries } from './serialQueries.js';
 import { isPrepared, type PreparedStatement } from './prepared.js';
 
 /** Anything that runs a parameterised query: the pool, or a client inside a transaction. */
@@ -100,9 +101,10 @@ export function createPoolDb({ kind, pool, schema, onClose, sessionConfig }: Poo
       client.on('error', lose);
       client.on('end', () => lose(new Error('session connection ended')));
       await client.connect();
+      const serial = serialQueries(client);
       let ended: Promise<void> | undefined;
       return {
-        query: (text, values) => client.query(toQuery(text), values as unknown[]),
+        query: (text, values) => serial(toQuery(text), values as unknown[]) as never,
         close() {
           lost = true;
           ended ??= client.end().catch(() => {});

@@ -13,6 +13,7 @@
 import { ValidationError } from '../errors.js';
 import pg from 'pg';
 import type { Queryable } from './db.js';
+import { serialQueries } from './serialQueries.js';
 
 /** Postgres truncates identifiers to NAMEDATALEN - 1 bytes. */
 export const MAX_PG_CHANNEL_BYTES = 63;
@@ -99,6 +100,13 @@ export function createPgNotifyTransport(
   const channels = new Set<string>();
   let state: 'idle' | 'connecting' | 'connected' | 'backoff' | 'closed' = 'idle';
   let client: pg.Client | undefined;
+  // Each connection's queries go one at a time: LISTENs, UNLISTENs and heartbeats can overlap.
+  const serials = new WeakMap<pg.Client, ReturnType<typeof serialQueries>>();
+  const sendOn = (target: pg.Client) => {
+    let send = serials.get(target);
+    if (!send) serials.set(target, (send = serialQueries(target)));
+    return send;
+  };
   let connecting: Promise<pg.Client> | undefined;
   let attempts = 0;
   let everConnected = false;
@@ -127,7 +135,7 @@ export function createPgNotifyTransport(
         await next.connect();
         const wanted = [...channels];
         for (let i = 0; i < wanted.length; i += RELISTEN_BATCH) {
-          await next.query(wanted.slice(i, i + RELISTEN_BATCH).map((c) => `LISTEN ${quotePgChannel(c)}`).join('; '));
+          await sendOn(next)(wanted.slice(i, i + RELISTEN_BATCH).map((c) => `LISTEN ${quotePgChannel(c)}`).join('; '));
         }
       } catch (error) {
         next.end().catch(() => {});
@@ -173,7 +181,7 @@ export function createPgNotifyTransport(
         timer = setTimeout(() => reject(new Error(`LISTEN connection heartbeat unanswered for ${heartbeatTimeoutMs}ms`)), heartbeatTimeoutMs);
         timer.unref();
       });
-      Promise.race([current.query('SELECT 1'), timeout]).then(
+      Promise.race([sendOn(current)('SELECT 1'), timeout]).then(
         () => clearTimeout(timer),
         (error: unknown) => {
           clearTimeout(timer);
@@ -226,7 +234,7 @@ export function createPgNotifyTransport(
       channels.add(channel);
       try {
         // LISTEN is idempotent, so running it again after a (re)connect already did is harmless.
-        await (await connect()).query(sql);
+        await sendOn(await connect())(sql);
       } catch (error) {
         channels.delete(channel);
         throw error;
@@ -238,7 +246,7 @@ export function createPgNotifyTransport(
       const current = client;
       if (!current || state !== 'connected') return; // the next connection will not LISTEN it
       try {
-        await current.query(sql);
+        await sendOn(current)(sql);
       } catch (error) {
         if (current === client) throw error; // a lost connection took its LISTENs with it
       }

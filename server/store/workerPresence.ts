@@ -42,7 +42,8 @@ export class WorkerPresence {
   async beat(load: WorkerLoad): Promise<void> {
     if (this.stopped) return;
     await this.ensureLock();
-    if (!(await touchWorker(this.db, this.worker.id, load, this.lockKey!))) await upsertWorker(this.db, this.worker, this.lockKey!);
+    // Written again only while running: a beat still in flight when stop() removed the row must not bring it back.
+    if (!(await touchWorker(this.db, this.worker.id, load, this.lockKey!)) && !this.stopped) await upsertWorker(this.db, this.worker, this.lockKey!);
   }
 
   /** Removes the row and lets go of the lock. Idempotent. */
