@@ -44,7 +44,8 @@ describe('Redis killed and restarted mid-run (an API server and two workers on P
       const runs = await cluster.assertCompletedChildrenRanOnce();
       assert.equal(runs.filter((run) => run.event === 'start').length, 3 * 20, 'no child ran twice');
       for (const child of [cluster.server, ...cluster.workers]) {
-        await waitFor(() => /Redis is reachable again/.test(child.output()), { message: 'the recovery in the log' });
+        // ioredis retries every 2 s at most; a loaded machine (the whole suite) needs more than the default wait.
+        await waitFor(() => /Redis is reachable again/.test(child.output()), { timeoutMs: 30_000, message: 'the recovery in the log' });
         assert.match(child.output(), /Redis is unreachable/);
       }
     } finally {
