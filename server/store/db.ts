@@ -43,9 +43,16 @@ export interface PoolDbOptions {
   sessionConfig?: pg.ClientConfig;
 }
 
-// Without this, int8 columns come back as strings; ours (counts, sequence numbers) stay well
-// below 2^53 except change_seq, which we read as text on purpose.
-pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
+/**
+ * Our connections' type parsers: int8 as a number (ours, counts and sequence numbers, stay well
+ * below 2^53, except change_seq, which we read as text on purpose), the rest as pg's defaults.
+ * Per connection, never `pg.types.setTypeParser`: that would change integer parsing for every
+ * other `pg` user in the host application.
+ */
+export const SENPUKI_PG_TYPES: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: string) =>
+    oid === pg.types.builtins.INT8 && format !== 'binary' ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text')) as pg.CustomTypesConfig['getTypeParser'],
+};
 
 export function createPoolDb({ kind, pool, schema, onClose, sessionConfig }: PoolDbOptions): Db {
   let closing: Promise<void> | undefined;
@@ -146,6 +153,7 @@ export function createPostgresDb(connectionString: string, options: PostgresDbOp
   const connection: pg.ClientConfig = {
     connectionString,
     application_name: 'senpuki',
+    types: SENPUKI_PG_TYPES,
     ...(options.schema ? { options: `-c search_path=${checkSchemaName(options.schema)}` } : {}),
     ...options.pool,
   };

@@ -3,7 +3,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { createPgConfig } from '@electric-sql/pglite/node-postgres';
 import pg from 'pg';
 import { acquireDataDirLock } from './dataDirLock.js';
-import { createPoolDb, type Db } from './db.js';
+import { SENPUKI_PG_TYPES, createPoolDb, type Db } from './db.js';
 
 export const DEFAULT_DATA_DIR = '.senpuki/data';
 
@@ -24,7 +24,7 @@ export async function createEmbeddedDb(options: EmbeddedDbOptions = {}): Promise
     await release();
     throw error;
   }
-  const pool = new pg.Pool(createPgConfig(pglite) as unknown as pg.PoolConfig);
+  const pool = new pg.Pool({ ...(createPgConfig(pglite) as unknown as pg.PoolConfig), types: SENPUKI_PG_TYPES });
   const db = createPoolDb({
     kind: 'pglite',
     pool,
