@@ -393,12 +393,11 @@ export class Senpuki {
         logger: this.logger,
         functionNames: () => this.registry.names(),
         defaultQueues: () => [...new Set(['default', ...this.registry.list().map((fn) => fn.queue)])],
+        onStopped: (stopped) => this.workers.delete(stopped),
       },
       { ...options, retention: options.retention ?? this.retention },
     );
     this.workers.add(worker);
-    const stop = worker.stop.bind(worker);
-    worker.stop = (stopOptions) => stop(stopOptions).finally(() => this.workers.delete(worker));
     return worker.start();
   }
 

@@ -81,6 +81,8 @@ export interface WorkerDeps {
   logger: Logger;
   functionNames: () => string[];
   defaultQueues: () => string[];
+  /** Told once the worker has stopped (its engine stops reporting it). */
+  onStopped?: (worker: Worker) => void;
 }
 
 export class Worker {
@@ -237,7 +239,7 @@ export class Worker {
 
   /** Drains and stops; safe to call twice (both calls wait for the same stop). */
   stop(options: { drainTimeoutMs?: number } = {}): Promise<void> {
-    this.stopping ??= this.drain(options.drainTimeoutMs ?? this.options.drainTimeoutMs);
+    this.stopping ??= this.drain(options.drainTimeoutMs ?? this.options.drainTimeoutMs).finally(() => this.deps.onStopped?.(this));
     return this.stopping;
   }
 
