@@ -1,4 +1,8 @@
-export { createSenpukiClient, DEFAULT_QUERY_RETRIES } from './client.js';
+/**
+ * The SDK's public surface (`senpuki/client`): the client, its errors, typed documents, the data
+ * types it returns and the helpers a live view needs. Everything else under client/ is internal.
+ */
+export { createSenpukiClient } from './client.js';
 export type { LiveOptions, LiveUpdates, ListLiveOptions, SenpukiClient, SenpukiClientOptions, StreamOptions, WaitForOptions } from './senpukiClient.js';
 export { ExecutionError, NETWORK_ERROR_CODE, SenpukiClientError } from './errors.js';
 export type { SenpukiClientErrorKind, SenpukiGraphQLError, UnsuccessfulState } from './errors.js';
@@ -27,14 +31,8 @@ export type {
   TaskState,
   Worker,
 } from './types.js';
-export { DEFAULT_EXECUTION_LIST_SIZE, matchesFilter, mergeExecutionList } from './executionList.js';
 export type { ExecutionListOptions, ExecutionListSnapshot } from './executionList.js';
-export { buildTaskTree, countTasks, DEFAULT_TASK_LIST_POLL_INTERVAL_MS } from './taskTree.js';
+export { buildTaskTree, countTasks } from './taskTree.js';
 export type { TaskCounts, TaskListOptions, TaskListSnapshot, TaskNode } from './taskTree.js';
-export { createLiveExchange } from './liveExchange.js';
-export type { LiveExchange, LiveExchangeOptions } from './liveExchange.js';
-export { LIVE_CONTEXT_KEY, compareChangeSeq } from './resume.js';
-export type { LiveCursorKind } from './resume.js';
-export { DEFAULT_RETRY_BACKOFF_FACTOR, DEFAULT_RETRY_INITIAL_DELAY_MS, DEFAULT_RETRY_JITTER, DEFAULT_RETRY_MAX_DELAY_MS } from './backoff.js';
 export type { RetryOptions } from './backoff.js';
 export type { TokenSource } from './auth.js';

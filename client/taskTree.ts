@@ -1,8 +1,5 @@
 import type { Execution, Task, TaskState } from './types.js';
 
-/** @deprecated `taskListUpdates` no longer polls: task changes arrive through `executionTasksUpdated`. */
-export const DEFAULT_TASK_LIST_POLL_INTERVAL_MS = 500;
-
 /** A task with the tasks it called, in call order. */
 export interface TaskNode {
   task: Task;
@@ -19,8 +16,6 @@ export interface TaskCounts {
 
 /** Options of `taskListUpdates`. */
 export interface TaskListOptions {
-  /** @deprecated Ignored: task changes are pushed (`executionTasksUpdated`), not polled. */
-  pollIntervalMs?: number;
   signal?: AbortSignal;
 }
 
