@@ -36,7 +36,7 @@ import { EngineEventHub, type EngineEvents } from './events.js';
 import { SpanKind, inSpan, traceCarrier } from './tracing.js';
 import { assertUuid, describe, toMs } from './validation.js';
 import { Worker, type WorkerOptions } from './worker.js';
-import { timeoutSignal } from './delay.js';
+import { timeoutSignal } from '../support/timers.js';
 
 export const DEFAULT_MAX_ARGS_BYTES = 1024 * 1024;
 /** How long `workers()` serves the list it read last. */

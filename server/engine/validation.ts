@@ -13,6 +13,10 @@ export function assertUuid(id: unknown, what: string): asserts id is string {
 
 /** Longest name accepted anywhere (functions, queues, tags, signals, counters). */
 export const MAX_NAME_LENGTH = 200;
+/** Largest page the engine's list calls return. */
+export const MAX_LIST_PAGE_SIZE = 1000;
+/** Largest page of a GraphQL list (and so of the CLI's tables, which read through it). */
+export const MAX_GRAPHQL_PAGE_SIZE = 200;
 /** Deepest nesting of arrays and objects in arguments, results, payloads and state. */
 export const MAX_JSON_DEPTH = 64;
 

@@ -22,7 +22,7 @@ import { WORKER_WAKE_CHANNEL, hasChannelListener, type NotificationBackend } fro
 import type { TaskRuntime } from './context.js';
 import { ABORTING_STATES, ExecutionWatchers } from './executionWatchers.js';
 import { RetentionRunner, toRetentionPolicy, type RetentionOptions } from './retention.js';
-import { delay, delayOrWake, yieldToEventLoop } from './delay.js';
+import { delay, delayOrWake, settleWithin, yieldToEventLoop } from '../support/timers.js';
 import { Semaphore } from './semaphore.js';
 import type { EngineEventHub } from './events.js';
 import { runTask, type RunningTask } from './taskRunner.js';
@@ -253,11 +253,11 @@ export class Worker {
     for (const task of this.running.values()) if (task.suspended) this.abort(task, 'shutdown');
     const deadline = Date.now() + drainTimeoutMs;
     while (this.running.size > 0 && Date.now() < deadline) {
-      await Promise.race([...[...this.running.values()].map((task) => task.done), delay(Math.min(200, drainTimeoutMs))]);
+      await settleWithin(Promise.race([...this.running.values()].map((task) => task.done)), Math.min(200, drainTimeoutMs));
       for (const task of this.running.values()) if (task.suspended) this.abort(task, 'shutdown');
     }
     for (const task of this.running.values()) this.abort(task, 'shutdown');
-    await Promise.race([Promise.allSettled([...this.running.values()].map((task) => task.done)), delay(5000)]);
+    await settleWithin(Promise.allSettled([...this.running.values()].map((task) => task.done)), 5000);
     this.stopped.abort();
     for (const timer of this.timers) clearInterval(timer);
     // A tick under way finishes before the caller may close the store under it.

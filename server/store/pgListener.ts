@@ -14,6 +14,8 @@ import { ValidationError } from '../errors.js';
 import pg from 'pg';
 import type { Queryable } from './db.js';
 import { serialQueries } from './serialQueries.js';
+import { backoffDelayMs, type Backoff } from '../../client/backoff.js';
+import { rejectAfter } from '../support/timers.js';
 
 /** Postgres truncates identifiers to NAMEDATALEN - 1 bytes. */
 export const MAX_PG_CHANNEL_BYTES = 63;
@@ -91,8 +93,14 @@ export function createPgNotifyTransport(
   events: NotifyTransportEvents,
   options: PgNotifyTransportOptions = {},
 ): NotifyTransport {
-  const minDelayMs = options.reconnectMinDelayMs ?? DEFAULT_PG_RECONNECT_MIN_DELAY_MS;
-  const maxDelayMs = options.reconnectMaxDelayMs ?? DEFAULT_PG_RECONNECT_MAX_DELAY_MS;
+  // Jittered, so many processes do not reconnect in lockstep.
+  const reconnectBackoff: Backoff = {
+    initialDelayMs: options.reconnectMinDelayMs ?? DEFAULT_PG_RECONNECT_MIN_DELAY_MS,
+    maxDelayMs: options.reconnectMaxDelayMs ?? DEFAULT_PG_RECONNECT_MAX_DELAY_MS,
+    factor: 2,
+    jitter: 0.5,
+    spread: 'below',
+  };
   const notifyTimeoutMs = options.notifyTimeoutMs ?? DEFAULT_PG_NOTIFY_TIMEOUT_MS;
   const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_PG_CONNECT_TIMEOUT_MS;
   const heartbeatIntervalMs = options.heartbeatIntervalMs ?? DEFAULT_PG_HEARTBEAT_INTERVAL_MS;
@@ -108,7 +116,7 @@ export function createPgNotifyTransport(
     return send;
   };
   let connecting: Promise<pg.Client> | undefined;
-  let attempts = 0;
+  let failedConnects = 0;
   let everConnected = false;
   let retryTimer: NodeJS.Timeout | undefined;
   let heartbeat: NodeJS.Timeout | undefined;
@@ -147,7 +155,7 @@ export function createPgNotifyTransport(
       }
       client = next;
       state = 'connected';
-      attempts = 0;
+      failedConnects = 0;
       startHeartbeat(next);
       if (everConnected) events.onReconnect?.();
       everConnected = true;
@@ -176,17 +184,8 @@ export function createPgNotifyTransport(
   function startHeartbeat(current: pg.Client): void {
     clearInterval(heartbeat);
     heartbeat = setInterval(() => {
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`LISTEN connection heartbeat unanswered for ${heartbeatTimeoutMs}ms`)), heartbeatTimeoutMs);
-        timer.unref();
-      });
-      Promise.race([sendOn(current)('SELECT 1'), timeout]).then(
-        () => clearTimeout(timer),
-        (error: unknown) => {
-          clearTimeout(timer);
-          lost(current, error);
-        },
+      rejectAfter(sendOn(current)('SELECT 1'), heartbeatTimeoutMs, `LISTEN connection heartbeat unanswered for ${heartbeatTimeoutMs}ms`).catch(
+        (error: unknown) => lost(current, error),
       );
     }, heartbeatIntervalMs);
     heartbeat.unref(); // background work: must not keep the process alive
@@ -198,9 +197,7 @@ export function createPgNotifyTransport(
       return;
     }
     state = 'backoff';
-    // Exponential with equal jitter, so many processes do not reconnect in lockstep.
-    const base = Math.min(maxDelayMs, minDelayMs * 2 ** attempts++);
-    const delayMs = base / 2 + Math.random() * (base / 2);
+    const delayMs = backoffDelayMs(++failedConnects, reconnectBackoff);
     clearTimeout(retryTimer);
     retryTimer = setTimeout(() => void connect().catch(() => {}), delayMs);
     retryTimer.unref(); // a background retry must not keep the process alive
