@@ -2,7 +2,7 @@ import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import type { DeadLetterFilter, Store } from '../store/store.js';
 import type { Announcer } from './announcer.js';
 import type { DeadLetterRecord } from './types.js';
-import { MAX_LIST_PAGE_SIZE, assertUuid, describe } from './validation.js';
+import { assertUuid, checkListLimit, describe } from './validation.js';
 
 export const DEFAULT_DEAD_LETTER_PAGE_SIZE = 50;
 
@@ -16,7 +16,7 @@ export interface DeadLetterListOptions extends DeadLetterFilter {
 /** A page of dead letters, newest first. */
 export async function listDeadLetters(store: Store, options: DeadLetterListOptions = {}): Promise<DeadLetterRecord[]> {
   const { limit = DEFAULT_DEAD_LETTER_PAGE_SIZE, offset = 0, ...filter } = options;
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_PAGE_SIZE) throw new ValidationError(`limit must be an integer from 1 to ${MAX_LIST_PAGE_SIZE}; got ${describe(limit)}`);
+  checkListLimit(limit);
   if (!Number.isInteger(offset) || offset < 0) throw new ValidationError(`offset must be an integer of at least 0; got ${describe(offset)}`);
   if (filter.executionId !== undefined) assertUuid(filter.executionId, 'executionId');
   return store.listDeadLetters(limit, offset, filter);

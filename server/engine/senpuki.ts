@@ -10,7 +10,7 @@ import type { PostgresDbOptions } from '../store/db.js';
 import type { EmbeddedDbOptions } from '../store/embeddedDb.js';
 import { StreamFeed } from '../realtime/streamFeed.js';
 import { ChangeFeed, DEFAULT_POLL_BACKOFF_FACTOR, DEFAULT_POLL_MAX_INTERVAL_MS, DEFAULT_POLL_MIN_INTERVAL_MS, type PollOptions } from '../realtime/changeFeed.js';
-import { Store, type Changes, type ExecutionCursor, type ExecutionFilter } from '../store/store.js';
+import { Store, type Changes, type ExactExecutionCursor, type ExecutionCursor, type ExecutionFilter, type ExecutionPageRow } from '../store/store.js';
 import { Announcer } from './announcer.js';
 import { toNewExecution, toNewExecutions, type DispatchItem, type DispatchOptions } from './dispatchInput.js';
 import { discardDeadLetter, listDeadLetters, replayDeadLetter, type DeadLetterListOptions } from './deadLetters.js';
@@ -34,7 +34,7 @@ import type { DeadLetterRecord, Duration, ExecutionRecord, Json, StreamChunk, St
 import { unservedReason } from './workerCoverage.js';
 import { EngineEventHub, type EngineEvents } from './events.js';
 import { SpanKind, inSpan, traceCarrier } from './tracing.js';
-import { assertUuid, describe, toMs } from './validation.js';
+import { assertUuid, checkListLimit, describe, toMs } from './validation.js';
 import { Worker, type WorkerOptions } from './worker.js';
 import { timeoutSignal } from '../support/timers.js';
 
@@ -273,9 +273,12 @@ export class Senpuki {
   }
 
   listExecutions(filter: ExecutionFilter = {}, options: ListOptions = {}): Promise<ExecutionRecord[]> {
-    const limit = options.limit ?? 50;
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ValidationError(`limit must be an integer from 1 to 1000; got ${describe(limit)}`);
-    return this.store.listExecutions(filter, limit, options.after);
+    return this.store.listExecutions(filter, checkListLimit(options.limit ?? 50), options.after);
+  }
+
+  /** A page of executions, newest first, each with the exact cursor that continues after it (for GraphQL connections). */
+  pageExecutions(filter: ExecutionFilter, limit: number, after?: ExactExecutionCursor): Promise<ExecutionPageRow[]> {
+    return this.store.pageExecutions(filter, checkListLimit(limit), after);
   }
 
   countExecutions(filter: ExecutionFilter = {}): Promise<number> {
@@ -305,9 +308,10 @@ export class Senpuki {
   }
 
   /** The streams of an execution (names, lengths, whether closed), oldest first; NotFoundError for an unknown execution. */
-  async listStreams(executionId: string): Promise<StreamInfo[]> {
-    await this.stateOf(executionId);
-    return this.store.listStreams(executionId);
+  async listStreams(execution: string | ExecutionRecord): Promise<StreamInfo[]> {
+    // A record was read already: it exists.
+    if (typeof execution === 'string') await this.stateOf(execution);
+    return this.store.listStreams(typeof execution === 'string' ? execution : execution.id);
   }
 
   /** Stream `name` of an execution after `after`: the backlog, then each chunk as written; ends once it is closed (see streamReader.ts). */

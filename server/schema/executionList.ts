@@ -95,7 +95,7 @@ builder.queryField('executions', (t) =>
       const first = checkPageSize(args.first, DEFAULT_EXECUTIONS_PAGE_SIZE, MAX_GRAPHQL_PAGE_SIZE, 'executions');
       const filter = toFilter(args.filter);
       const after = args.after == null ? undefined : decodeExecutionCursor(args.after);
-      const rows = await ctx.senpuki.store.pageExecutions(filter, first + 1, after);
+      const rows = await ctx.senpuki.pageExecutions(filter, first + 1, after);
       const edges = rows.slice(0, first).map((row) => ({ cursor: encodeCursor([row.cursor.createdAt, row.cursor.id]), node: row.execution }));
       return {
         edges,
