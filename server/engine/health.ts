@@ -1,5 +1,4 @@
-import type { NotificationBackend } from '../notifications/backend.js';
-import { isConnected } from '../realtime/channelWatch.js';
+import type { EngineBackend } from '../notifications/engineBackend.js';
 import type { Store } from '../store/store.js';
 import type { Worker, WorkerHealth } from './worker.js';
 import { rejectAfter } from '../support/timers.js';
@@ -27,7 +26,7 @@ export interface SenpukiHealth {
 export async function checkHealth(
   store: Store,
   workers: Iterable<Worker>,
-  notifications: NotificationBackend,
+  notifications: EngineBackend,
   timeoutMs = DEFAULT_HEALTH_TIMEOUT_MS,
 ): Promise<SenpukiHealth> {
   const startedAt = performance.now();
@@ -39,7 +38,7 @@ export async function checkHealth(
   }
   const latencyMs = Math.round(performance.now() - startedAt);
   const states = [...workers].map((worker) => worker.health());
-  const backend = { backend: (notifications as { kind?: string }).kind ?? 'custom', connected: isConnected(notifications) };
+  const backend = { backend: notifications.kind, connected: notifications.connected };
   const status = error !== undefined ? 'down' : states.every((worker) => worker.state === 'ready') && backend.connected ? 'ok' : 'degraded';
   return { status, store: error === undefined ? { ok: true, latencyMs } : { ok: false, latencyMs, error }, notifications: backend, workers: states };
 }

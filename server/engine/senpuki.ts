@@ -1,7 +1,7 @@
 import { pino, type Logger } from 'pino';
 import { ExecutionError, NotFoundError, ValidationError, WaitTimeoutError } from '../errors.js';
 import type { NotificationBackend } from '../notifications/backend.js';
-import type { ChannelBackend } from '../notifications/channelBackend.js';
+import { engineBackendOf, type EngineBackend } from '../notifications/engineBackend.js';
 import { MemoryBackend } from '../notifications/memoryBackend.js';
 import { PostgresNotifyBackend, type PostgresNotifyBackendOptions } from '../notifications/postgresNotifyBackend.js';
 import { RedisBackend, type RedisBackendOptions } from '../notifications/redisBackend.js';
@@ -93,7 +93,8 @@ export class Senpuki {
   };
 
   readonly store: Store;
-  readonly notifications: NotificationBackend;
+  /** The notification backend, as the engine uses it (a user's own backend behind an adapter). */
+  readonly notifications: EngineBackend;
   readonly feed: ChangeFeed;
   /** Readers of streams (`readStream`, GraphQL `executionStream`). */
   readonly streamFeed: StreamFeed;
@@ -115,7 +116,7 @@ export class Senpuki {
       throw new ValidationError('new Senpuki({ store }) needs a store: await Store.embedded(), Store.postgres(url) or Senpuki.backends.PostgresBackend(url)');
     }
     this.store = store;
-    this.notifications = options.notifications ?? options.notificationBackend ?? new MemoryBackend();
+    this.notifications = engineBackendOf(options.notifications ?? options.notificationBackend ?? new MemoryBackend());
     this.logger = options.logger ?? pino({ name: 'senpuki', level: process.env.SENPUKI_LOG_LEVEL ?? 'warn' });
     this.poll = {
       pollMinIntervalMs: options.pollMinIntervalMs ?? DEFAULT_POLL_MIN_INTERVAL_MS,
@@ -128,7 +129,7 @@ export class Senpuki {
     // Our workers hear wake-ups on the backend; the in-process call saves them the round trip. On
     // the in-process backend the message itself arrives at once, and a second nudge would only
     // cost an empty claim (on the embedded store, one that holds the event loop).
-    const wakesInProcess = this.notifications instanceof MemoryBackend;
+    const wakesInProcess = this.notifications.scope === 'process';
     this.announcer = new Announcer(this.notifications, (queue) => {
       if (wakesInProcess) return;
       for (const worker of this.workers) worker.nudge(queue);
@@ -138,7 +139,7 @@ export class Senpuki {
     this.streamFeed = new StreamFeed({ store, notifications: this.notifications, pushReachesAllWriters: this.pushReachesAllWriters, ...this.poll });
     // Messages are lost while the backend is down: when it drops, feeds re-read and switch to fast
     // polling; when it is back, every watched row is re-read and workers look for work.
-    (this.notifications as Partial<ChannelBackend>).addConnectionListener?.call(this.notifications, () => {
+    this.notifications.addConnectionListener(() => {
       this.feed.nudgeAll();
       for (const worker of this.workers) worker.nudge();
     });
@@ -149,8 +150,7 @@ export class Senpuki {
    * or in-process notifications over the embedded store (which one process holds).
    */
   get pushReachesAllWriters(): boolean {
-    const scope = (this.notifications as { scope?: string }).scope;
-    return scope !== 'process' || this.store.kind === 'pglite';
+    return this.notifications.scope !== 'process' || this.store.kind === 'pglite';
   }
 
   /** The polling intervals this instance's feeds use (list subscriptions follow them too). */
@@ -410,7 +410,7 @@ export class Senpuki {
     this.closing ??= (async () => {
       try {
         await Promise.all([...this.workers].map((worker) => worker.stop()));
-        await this.notifications.close?.();
+        await this.notifications.close();
       } finally {
         await this.store.close();
       }

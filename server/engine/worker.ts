@@ -18,7 +18,8 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { TaskAbortedError, type AbortCause } from '../errors.js';
-import { WORKER_WAKE_CHANNEL, hasChannelListener, type NotificationBackend } from '../notifications/backend.js';
+import { WORKER_WAKE_CHANNEL } from '../notifications/backend.js';
+import type { EngineBackend } from '../notifications/engineBackend.js';
 import type { TaskRuntime } from './context.js';
 import { ABORTING_STATES, ExecutionWatchers } from './executionWatchers.js';
 import { RetentionRunner, toRetentionPolicy, type RetentionOptions } from './retention.js';
@@ -75,7 +76,7 @@ export interface WorkerHealth {
 export interface WorkerDeps {
   runtime: Omit<TaskRuntime, 'suspend' | 'workerId'>;
   events: EngineEventHub;
-  notifications: NotificationBackend | undefined;
+  notifications: EngineBackend | undefined;
   pushReachesAllWriters: boolean;
   poll: PollOptions;
   logger: Logger;
@@ -193,7 +194,7 @@ export class Worker {
   /** Subscribes to dispatch wake-ups; while that fails, the loop polls and retries the subscription. */
   private async listenForWakeUps(): Promise<void> {
     const backend = this.deps.notifications;
-    if (!hasChannelListener(backend) || this.isStopping()) return;
+    if (!backend || this.isStopping()) return;
     try {
       const stop = await backend.listen(WORKER_WAKE_CHANNEL, (queue) => this.nudge(queue));
       if (this.isStopping()) return stop();

@@ -165,10 +165,7 @@ export function createGraphQLApp(config: GraphQLAppConfig): GraphQLApp {
     sources: {
       subscriptionsByKind: () => live.byKind,
       wsConnections: () => ws?.connectionCount ?? 0,
-      notificationChannels: () => {
-        const backend = senpuki.notifications as { subscribedChannelCount?: number; channelCount?: number };
-        return backend.subscribedChannelCount ?? backend.channelCount;
-      },
+      notificationChannels: () => senpuki.notifications.subscribedChannelCount,
     },
   });
   const stopEngineMetrics = registerEngineMetrics(metrics, senpuki, config.engineMetrics);

@@ -120,7 +120,7 @@ class ListenConnection {
   private readonly serials = new WeakMap<pg.Client, ReturnType<typeof serialQueries>>();
   private connecting: Promise<pg.Client> | undefined;
   private failedConnects = 0;
-  private everConnected = false;
+  private reportedDown = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   // Jittered, so many processes do not reconnect in lockstep.
@@ -203,6 +203,7 @@ class ListenConnection {
     connecting
       .catch((error: unknown) => {
         if (this.isClosed()) return;
+        this.reportedDown = true;
         this.events.onDisconnect?.(error);
         this.scheduleReconnect();
       })
@@ -240,8 +241,9 @@ class ListenConnection {
     this.state = 'connected';
     this.failedConnects = 0;
     this.startHeartbeat(next);
-    if (this.everConnected) this.events.onReconnect?.();
-    this.everConnected = true;
+    // Also after a first connection that failed: whoever heard of the outage hears of its end.
+    if (this.reportedDown) this.events.onReconnect?.();
+    this.reportedDown = false;
     return next;
   }
 
@@ -251,6 +253,7 @@ class ListenConnection {
     clearInterval(this.heartbeat);
     which.end().catch(() => {});
     if (this.isClosed()) return;
+    this.reportedDown = true;
     this.events.onDisconnect?.(error);
     this.scheduleReconnect();
   }
