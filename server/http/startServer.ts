@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { Senpuki } from '../engine/senpuki.js';
 import { DEFAULT_CLOSE_GRACE_MS, DEFAULT_HOST, DEFAULT_PORT, isLoopbackHost, type ServerConfig } from './config.js';
 import { createGraphQLApp, type GraphQLApp } from './createApp.js';
-import { createEngine } from './createEngine.js';
+import { createEngine } from '../engine/createEngine.js';
 import { listen } from './listen.js';
 
 /** A running server. */
