@@ -1,18 +1,17 @@
 /**
  * The one change feed: every wait in the engine and every GraphQL subscription reads rows through it.
  *
- *   subscribe ─► confirmed (or timed out) ─► read snapshot ─► emit unless `since` has it
- *        ▲                                                       │
- *        │   message or poll tick ─► re-read ─► emit if version advanced
- *        └───────────────────────────────────────────────────────┘ until the terminal row is emitted
+ *   watch ─► the row's shared watcher (rowWatcher.ts) ─► snapshot unless `since` has it
+ *                 │  message, attach or poll tick ─► one re-read ─► each feed emits if its version advanced
+ *                 └─ until the terminal row is emitted, or the last feed on the row detaches
  *
  * Notifications only say "look again": the row read from the store is the truth, so a lost,
  * duplicated or reordered message costs latency at worst. Poll ticks back off from
  * `pollMinIntervalMs` to `pollMaxIntervalMs` while nothing changes; when push reaches this
- * process from every writer, polling drops to a safety net at the max interval.
- */
+ * process from every writer, polling drops to a safety net at the max interval. However many
+ * subscriptions and waits watch a row, the process holds one listener, one poll and one read per
+ * change for it. */
 import DataLoader from 'dataloader';
-import { NotFoundError } from '../errors.js';
 import {
   executionChannel,
   hasChannelListener,
@@ -20,17 +19,14 @@ import {
   type NotificationBackend,
 } from '../notifications/backend.js';
 import type { Store } from '../store/store.js';
-import { delay, delayOrWake } from '../support/timers.js';
-import { isConnected, listenChannel, type ChannelWatch } from './channelWatch.js';
+import { listenChannel, type ChannelWatch } from './channelWatch.js';
+import { RowFeed, RowWatcher, type RowWatcherHost, type Versioned } from './rowWatcher.js';
 import {
   TERMINAL_EXECUTION_STATES,
   TERMINAL_TASK_STATES,
   type ExecutionRecord,
   type TaskRecord,
 } from '../engine/types.js';
-
-/** What a failed read of the store stands for: a tick with nothing learned. */
-const MISSED: unique symbol = Symbol('missed read');
 
 export const DEFAULT_POLL_MIN_INTERVAL_MS = 100;
 export const DEFAULT_POLL_MAX_INTERVAL_MS = 5000;
@@ -72,10 +68,6 @@ export interface WatchOptions {
   signal?: AbortSignal;
 }
 
-interface Versioned {
-  version: number;
-}
-
 interface FeedSource<T extends Versioned> {
   channel: string;
   /** Fallback for backends without `listen`: the spec's subscribe method for this row. */
@@ -89,8 +81,10 @@ export class ChangeFeed {
   private readonly poll: PollOptions;
   private readonly tasks: DataLoader<string, TaskRecord | undefined>;
   private readonly executions: DataLoader<string, ExecutionRecord | undefined>;
-  /** Open feeds, nudged together when the backend comes back after an outage. */
+  /** Open watchers, nudged together when the backend comes back after an outage. */
   private readonly openFeeds = new Set<() => void>();
+  /** The one watcher of each watched row, by channel. */
+  private readonly watchers = new Map<string, RowWatcher<any>>();
 
   constructor(private readonly config: ChangeFeedConfig) {
     this.poll = pollOptionsOf(config);
@@ -116,7 +110,7 @@ export class ChangeFeed {
   }
 
   /** The task's snapshot, then each newer version, ending after a terminal state. */
-  watchTask(id: string, options: WatchOptions = {}): AsyncGenerator<TaskRecord> {
+  watchTask(id: string, options: WatchOptions = {}): RowFeed<TaskRecord> {
     return this.watch(
       {
         channel: taskChannel(id),
@@ -130,7 +124,7 @@ export class ChangeFeed {
   }
 
   /** The execution's snapshot, then each newer version, ending after a terminal state. */
-  watchExecution(id: string, options: WatchOptions = {}): AsyncGenerator<ExecutionRecord> {
+  watchExecution(id: string, options: WatchOptions = {}): RowFeed<ExecutionRecord> {
     return this.watch(
       {
         channel: executionChannel(id),
@@ -152,71 +146,43 @@ export class ChangeFeed {
     return lastOf(this.watchExecution(id, { signal }), signal);
   }
 
-  private async *watch<T extends Versioned>(source: FeedSource<T>, options: WatchOptions): AsyncGenerator<T> {
-    const { signal } = options;
-    let changed = false;
-    let wake: (() => void) | undefined;
-    const nudge = () => {
-      changed = true;
-      wake?.();
+  /** Rows watched now (one watcher per row, however many feeds are attached to it). */
+  get watchedRows(): number {
+    return this.watchers.size;
+  }
+
+  /** A feed on the row's shared watcher, started on the first attach and stopped after the last detach. */
+  private watch<T extends Versioned>(source: FeedSource<T>, options: WatchOptions): RowFeed<T> {
+    const key = source.channel; // one channel per kind and id
+    const watchers = this.watchers as Map<string, RowWatcher<T>>;
+    const attachment = {
+      attach: (feed: RowFeed<T>) => {
+        let watcher = watchers.get(key);
+        if (!watcher) {
+          const host: RowWatcherHost = {
+            poll: this.poll,
+            listenConfirmTimeoutMs: this.config.listenConfirmTimeoutMs ?? DEFAULT_LISTEN_CONFIRM_TIMEOUT_MS,
+            pushReachesAllWriters: this.config.pushReachesAllWriters,
+            notifications: this.config.notifications,
+            openChannel: (onMessage) => this.openChannel(source, onMessage),
+            onEnded: () => {
+              if (watchers.get(key) === created) watchers.delete(key);
+            },
+            track: (nudge) => {
+              this.openFeeds.add(nudge);
+              return () => this.openFeeds.delete(nudge);
+            },
+          };
+          const created: RowWatcher<T> = new RowWatcher(source, host);
+          watchers.set(key, (watcher = created));
+        }
+        bound = watcher;
+        watcher.attach(feed);
+      },
+      detach: (feed: RowFeed<T>) => bound?.detach(feed),
     };
-    const channel = this.openChannel(source, nudge);
-    this.openFeeds.add(nudge);
-    const onAbort = () => wake?.();
-    signal?.addEventListener('abort', onAbort);
-    try {
-      await Promise.race([channel.settled, delay(this.config.listenConfirmTimeoutMs ?? DEFAULT_LISTEN_CONFIRM_TIMEOUT_MS)]);
-      if (signal?.aborted) return;
-      changed = false;
-      let first: T | undefined | typeof MISSED = await source.read().catch(() => MISSED);
-      // The store may be briefly unreachable: a failed read is a missed tick, retried with backoff,
-      // never the end of a wait (a store outage costs latency, not a workflow).
-      for (let retryMs = this.poll.pollMinIntervalMs; first === MISSED; retryMs = Math.min(this.poll.pollMaxIntervalMs, retryMs * 2)) {
-        await delayOrWake(retryMs, (resolve) => (wake = resolve));
-        wake = undefined;
-        if (signal?.aborted) return;
-        first = await source.read().catch(() => MISSED);
-      }
-      if (!first) throw new NotFoundError(source.notFound);
-      let row: T = first as T;
-      let seen = options.since ?? 0;
-      if (row.version > seen) {
-        seen = row.version;
-        yield row;
-      }
-      let intervalMs = this.poll.pollMinIntervalMs;
-      while (!source.isTerminal(row)) {
-        // An abort that came while a read was in flight found no `wake` to call: check it here,
-        // or the wait would sit out a whole poll interval (up to pollMaxIntervalMs).
-        if (!changed && !signal?.aborted) {
-          const relaxed = channel.live && this.config.pushReachesAllWriters && isConnected(this.config.notifications);
-          const waitMs = relaxed ? this.poll.pollMaxIntervalMs : intervalMs;
-          await delayOrWake(waitMs, (resolve) => (wake = resolve));
-          wake = undefined;
-        }
-        if (signal?.aborted) return;
-        const byMessage = changed;
-        changed = false;
-        const next: T | undefined | typeof MISSED = await source.read().catch(() => MISSED);
-        if (next === MISSED) {
-          intervalMs = Math.min(this.poll.pollMaxIntervalMs, intervalMs * this.poll.pollBackoffFactor);
-          continue;
-        }
-        if (!next) throw new NotFoundError(source.notFound);
-        row = next;
-        if (row.version > seen) {
-          seen = row.version;
-          intervalMs = this.poll.pollMinIntervalMs;
-          yield row;
-        } else if (!byMessage) {
-          intervalMs = Math.min(this.poll.pollMaxIntervalMs, intervalMs * this.poll.pollBackoffFactor);
-        }
-      }
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-      this.openFeeds.delete(nudge);
-      channel.close();
-    }
+    let bound: RowWatcher<T> | undefined;
+    return new RowFeed(attachment, options.since, options.signal);
   }
 
   private openChannel<T extends Versioned>(source: FeedSource<T>, onMessage: () => void): ChannelWatch {
@@ -262,7 +228,7 @@ export class ChangeFeed {
   }
 }
 
-async function lastOf<T>(feed: AsyncGenerator<T>, signal?: AbortSignal): Promise<T> {
+async function lastOf<T>(feed: AsyncIterable<T>, signal?: AbortSignal): Promise<T> {
   let last: T | undefined;
   for await (const row of feed) last = row;
   if (signal?.aborted) throw signal.reason;
