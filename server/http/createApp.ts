@@ -35,6 +35,7 @@ import { useOriginPolicy } from './useOriginPolicy.js';
 import { useRequestParseErrors } from './useRequestParseErrors.js';
 import { useSubscriptionErrorStatus } from './useSubscriptionErrorStatus.js';
 import { useTracing } from './useTracing.js';
+import { useMultiplexedSubscriptions } from './useMultiplexedSubscriptions.js';
 import { useHealthCheck } from './useHealthCheck.js';
 import { registerEngineMetrics } from './engineMetrics.js';
 import { createMetricsRegistry, useMetrics } from './useMetrics.js';
@@ -185,6 +186,8 @@ export function createGraphQLApp(config: GraphQLAppConfig): GraphQLApp {
     useMetrics(metrics, { path: DEFAULT_METRICS_PATH, authorize: authorizeScrape }),
     useRequestParseErrors(),
     ...useQueryLimits(limits),
+    // Before tracing, which wraps whatever subscribe function it finds.
+    useMultiplexedSubscriptions(),
     useTracing(),
     useSubscriptionErrorStatus(),
     ...(config.plugins ?? []),

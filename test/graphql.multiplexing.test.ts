@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Client } from 'graphql-ws';
+import type { Worker } from '../server/engine/worker.js';
+import { startServer, type SenpukiServer } from '../server/http/startServer.js';
+import { waitFor } from './helpers/conditions.js';
+import { openEngine, type TestEngine } from './helpers/engine.js';
+import { Gates } from './helpers/gates.js';
+import { quietLogger } from './helpers/graphqlApp.js';
+import { postGraphQL, sseSubscribe, wsClient, wsSubscribe } from './helpers/graphqlClients.js';
+
+const API_KEY = 'test-key-0123456789';
+const KEY = { authorization: `Bearer ${API_KEY}` };
+const DISPATCH = `mutation($fn: String!, $args: JSON, $queue: String) {
+  dispatch(input: { function: $fn, args: $args, queue: $queue }) { token tokenExpiresAt execution { id } }
+}`;
+/** `waitingReason` names the queues live workers take for a key holder only: it differs by scope. */
+const EXECUTION_UPDATED = `subscription($id: ID!) { executionUpdated(id: $id) { id state version waitingReason } }`;
+
+describe('multiplexed subscriptions: one execution per version, never across access scopes', () => {
+  let engine: TestEngine;
+  let server: SenpukiServer;
+  let worker: Worker;
+  const clients: Client[] = [];
+  const gates = new Gates();
+  let reasonReads = 0;
+
+  const client = (authorization: string) => {
+    const opened = wsClient(server.graphqlUrl, { authorization });
+    clients.push(opened);
+    return opened;
+  };
+  const dispatch = async (key: string, queue?: string) => {
+    const { body } = await postGraphQL(fetch, server.graphqlUrl, DISPATCH, { fn: 'gated', args: [key], queue }, KEY);
+    assert.equal(body.errors, undefined, JSON.stringify(body.errors));
+    return body.data.dispatch as { token: string; tokenExpiresAt: string; execution: { id: string } };
+  };
+
+  before(async () => {
+    engine = await openEngine('pglite');
+    engine.senpuki.durable('gated', async (_ctx, key: string) => gates.wait(key));
+    // Counts executions of the selection set: `waitingReason` is resolved once per execution.
+    const unservedReason = engine.senpuki.unservedReason.bind(engine.senpuki);
+    engine.senpuki.unservedReason = (...args) => {
+      reasonReads++;
+      return unservedReason(...args);
+    };
+    server = await startServer({ senpuki: engine.senpuki, port: 0, apiKeys: [API_KEY], tokenTtlMs: 1500, logger: quietLogger, processMetrics: false });
+    worker = await engine.senpuki.serve();
+    // The waiting reason names live workers once this one is listed (the list is cached briefly).
+    await waitFor(async () => (await engine.senpuki.liveWorkers()).length > 0, { message: 'the worker to be listed' });
+  });
+  after(async () => {
+    gates.openAll();
+    for (const opened of clients) await opened.dispose();
+    await worker.stop();
+    await server.close();
+    await engine.close();
+  });
+
+  it('executes a version once for subscribers in one scope, and apart for a read token', async () => {
+    // No worker takes this queue: the execution stays PENDING with a waitingReason.
+    const { token, execution } = await dispatch('never', 'unserved');
+    const first = wsSubscribe(client(API_KEY), EXECUTION_UPDATED, { id: execution.id });
+    await first.log.waitForEvents(1);
+    const readsForOne = reasonReads;
+    assert.equal(readsForOne, 1);
+
+    const second = wsSubscribe(client(API_KEY), EXECUTION_UPDATED, { id: execution.id });
+    await second.log.waitForEvents(1);
+    assert.equal(reasonReads, readsForOne, 'a second key holder on the same version reuses the first execution');
+    assert.deepEqual(second.log.events[0], first.log.events[0]);
+    assert.match(first.log.events[0]!.data.executionUpdated.waitingReason, /live workers take: default/);
+
+    // The same row object, the same document and variables: only the scope differs.
+    const viaToken = wsSubscribe(client(token), EXECUTION_UPDATED, { id: execution.id });
+    await viaToken.log.waitForEvents(1);
+    assert.equal(reasonReads, readsForOne + 1, 'a read token gets its own execution');
+    const tokenRow = viaToken.log.events[0]!.data.executionUpdated;
+    assert.equal(tokenRow.version, first.log.events[0]!.data.executionUpdated.version);
+    assert.match(tokenRow.waitingReason, /No live worker takes queue "unserved"/);
+    assert.doesNotMatch(tokenRow.waitingReason, /live workers take:/, 'a key holder’s result must not reach a read token');
+
+    // Over SSE the token's subscription is a request of its own, in the same scope as the socket's.
+    const sse = sseSubscribe(fetch, server.graphqlUrl, EXECUTION_UPDATED, { id: execution.id }, { authorization: `Bearer ${token}` });
+    await sse.log.waitForEvents(1);
+    assert.deepEqual(sse.log.events[0], viaToken.log.events[0]);
+    for (const subscription of [first, second, viaToken, sse]) subscription.stop();
+  });
+
+  it('ends only the subscription whose read token expired; a key holder on the same row carries on', async () => {
+    const { token, tokenExpiresAt, execution } = await dispatch('expiry');
+    const keyed = wsSubscribe(client(API_KEY), EXECUTION_UPDATED, { id: execution.id });
+    const expiring = wsSubscribe(client(token), EXECUTION_UPDATED, { id: execution.id });
+    await keyed.log.waitForEvents(1);
+    await expiring.log.waitForEvents(1);
+    await expiring.log.waitForEnd();
+    const failure = expiring.log.events.at(-1)!;
+    assert.equal(failure.errors?.[0]?.extensions?.code, 'UNAUTHENTICATED');
+    assert.ok(Date.now() >= new Date(tokenExpiresAt).getTime());
+    assert.equal(keyed.log.completed, false, 'the key holder’s subscription is still open');
+    gates.open('expiry');
+    await keyed.log.waitForEnd();
+    assert.equal(keyed.log.events.at(-1)?.data?.executionUpdated.state, 'COMPLETED');
+    assert.equal(keyed.log.events.filter((event) => event.errors).length, 0);
+  });
+
+  it('keeps FORBIDDEN per subscription when another scope watches the row', async () => {
+    const mine = await dispatch('mine');
+    const theirs = await dispatch('theirs');
+    const keyed = wsSubscribe(client(API_KEY), EXECUTION_UPDATED, { id: theirs.execution.id });
+    await keyed.log.waitForEvents(1);
+    const forbidden = wsSubscribe(client(mine.token), EXECUTION_UPDATED, { id: theirs.execution.id });
+    await forbidden.log.waitForEnd();
+    assert.equal(forbidden.log.events.length, 1);
+    assert.equal(forbidden.log.events[0]?.errors?.[0]?.extensions?.code, 'FORBIDDEN');
+    assert.equal(forbidden.log.events[0]?.data ?? null, null);
+    keyed.stop();
+    gates.open('mine');
+    gates.open('theirs');
+  });
+});
