@@ -1,0 +1,207 @@
+/**
+ * Realtime at scale: many `executionUpdated` subscriptions on one server process, then a burst of
+ * terminal commits, against a bare graphql-yoga + graphql-ws server with in-memory pubsub measured
+ * in the same run (the floor for pushing the same events down the same sockets).
+ *
+ *   npm run bench   (all benches)      tsx bench/fanout.ts   (this one)
+ *   FANOUT_SCENARIOS ("subscriptions x per-row", comma-separated; default 1000x1,1000x100,10000x1,10000x100),
+ *   FANOUT_SOCKETS (default 100) resize it; REDIS_URL / DATABASE_URL override the local services.
+ *
+ * Each system runs in child processes: the server (RSS, heap and CPU sampled after two full
+ * collections), the clients (graphql-ws sockets, subscriptions spread round-robin over them) and,
+ * for Senpuki, a writer standing in for the workers (its own pool and Redis connection: it commits
+ * every execution's terminal state at once, one transaction each, and announces it as the engine
+ * does). Per subscription: RSS and heap growth from the idle server to every snapshot delivered.
+ * Delivery: each subscription's terminal event time minus its row's commit time; "last" is the
+ * last event minus the last commit.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { machineInfo, report, summarize, type PathResult } from './lib/report.js';
+import { start, type Child, type ProcessSample } from './fanout/ipc.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const SOCKETS = Number(process.env.FANOUT_SOCKETS ?? 100);
+const SCENARIOS = (process.env.FANOUT_SCENARIOS ?? '1000x1,1000x100,10000x1,10000x100').split(',').map((text) => {
+  const [subscriptions, perRow] = text.split('x').map(Number);
+  return { subscriptions: subscriptions!, perRow: perRow! };
+});
+/** Time for confirmations and first polls to settle before memory is sampled. */
+const SETTLE_MS = 1500;
+
+type Scenario = (typeof SCENARIOS)[number];
+type System = 'senpuki' | 'reference';
+
+interface Run {
+  system: System;
+  scenario: Scenario;
+  rssPerSubscriptionKiB: number;
+  heapPerSubscriptionKiB: number;
+  /** Server CPU while subscribing (to every snapshot) and during the burst (to every terminal event). */
+  subscribeCpuMs: number;
+  burstCpuMs: number;
+  subscribeMs: number;
+  delivery: PathResult;
+  lastMs: number;
+  redisSubscribers?: number;
+  watchedRows?: number;
+}
+
+const label = (scenario: Scenario) => `${scenario.subscriptions.toLocaleString('en')} subs, ${scenario.perRow === 1 ? 'one-to-one' : `${scenario.perRow} per row`}`;
+const kib = (bytes: number) => bytes / 1024;
+
+async function measure(system: System, scenario: Scenario, server: Child, ids: string[], burst: (ids: string[]) => Promise<number[]>): Promise<Run> {
+  const clients = await start(join(HERE, 'fanout', 'clients.ts'));
+  try {
+    const url = await server.request<string>('url');
+    const subscriptionIds = Array.from({ length: scenario.subscriptions }, (_, i) => ids[Math.floor(i / scenario.perRow)]!);
+    const idle = await server.request<ProcessSample>('sample');
+    const subscribing = Date.now();
+    await clients.request('subscribe', { url, ids: subscriptionIds, sockets: SOCKETS });
+    const subscribeMs = Date.now() - subscribing;
+    await sleep(SETTLE_MS);
+    const loaded = await server.request<ProcessSample>('sample');
+    const committedAt = await burst(ids);
+    const terminalAt = await clients.request<number[]>('terminals');
+    const after = await server.request<ProcessSample>('sample');
+    const latencies = terminalAt.map((at, i) => at - committedAt[Math.floor(i / scenario.perRow)]!);
+    return {
+      system,
+      scenario,
+      rssPerSubscriptionKiB: kib(loaded.rss - idle.rss) / scenario.subscriptions,
+      heapPerSubscriptionKiB: kib(loaded.heapUsed - idle.heapUsed) / scenario.subscriptions,
+      subscribeCpuMs: loaded.cpuMs - idle.cpuMs,
+      burstCpuMs: after.cpuMs - loaded.cpuMs,
+      subscribeMs,
+      delivery: summarize(`${system}: ${label(scenario)}`, latencies),
+      lastMs: Math.max(...terminalAt) - Math.max(...committedAt),
+    };
+  } finally {
+    await clients.stop();
+  }
+}
+
+let runCount = 0;
+
+async function runSenpuki(scenario: Scenario): Promise<Run> {
+  const env = { FANOUT_SCHEMA: `bench_fanout_${process.pid}_${++runCount}` };
+  const writer = await start(join(HERE, 'fanout', 'writer.ts'), env);
+  let server: Child | undefined;
+  try {
+    const ids = await writer.request<string[]>('create', { count: scenario.subscriptions / scenario.perRow });
+    server = await start(join(HERE, 'fanout', 'senpukiServer.ts'), env, true);
+    const run = await measure('senpuki', scenario, server, ids, (rows) => writer.request('burst', { ids: rows }));
+    return { ...run, redisSubscribers: await server.request('redisSubscribers'), watchedRows: await server.request('watchedRows') };
+  } finally {
+    await server?.stop();
+    await writer.stop();
+  }
+}
+
+async function runReference(scenario: Scenario): Promise<Run> {
+  const server = await start(join(HERE, 'fanout', 'referenceServer.ts'), {}, true);
+  try {
+    const ids = Array.from({ length: scenario.subscriptions / scenario.perRow }, () => crypto.randomUUID());
+    await server.request('create', { ids });
+    return await measure('reference', scenario, server, ids, (rows) => server.request('burst', { ids: rows }));
+  } finally {
+    await server.stop();
+  }
+}
+
+const fixed = (value: number, digits = 1) => value.toFixed(digits);
+
+async function main(): Promise<void> {
+  const runs: Run[] = [];
+  for (const scenario of SCENARIOS) {
+    for (const system of ['reference', 'senpuki'] as const) {
+      process.stdout.write(`  ${system}: ${label(scenario)}…`);
+      const run = system === 'senpuki' ? await runSenpuki(scenario) : await runReference(scenario);
+      runs.push(run);
+      console.log(` ${fixed(run.rssPerSubscriptionKiB)} KiB/sub, last ${Math.round(run.lastMs)} ms`);
+    }
+  }
+  const pairs = SCENARIOS.map((scenario) => {
+    const of = (system: System) => runs.find((run) => run.system === system && run.scenario === scenario)!;
+    return { scenario, senpuki: of('senpuki'), reference: of('reference') };
+  });
+  const costHeader = ['scenario', 'system', 'RSS/sub KiB', 'heap/sub KiB', 'subscribe s', 'subscribe CPU ms', 'burst CPU ms', 'p50 ms', 'p99 ms', 'last ms'];
+  const costRows = runs.map((run) => [
+    label(run.scenario),
+    run.system === 'senpuki' ? 'Senpuki' : 'yoga + graphql-ws',
+    fixed(run.rssPerSubscriptionKiB),
+    fixed(run.heapPerSubscriptionKiB),
+    fixed(run.subscribeMs / 1000, 2),
+    String(Math.round(run.subscribeCpuMs)),
+    String(Math.round(run.burstCpuMs)),
+    fixed(run.delivery.p50Ms!),
+    fixed(run.delivery.p99Ms!),
+    String(Math.round(run.lastMs)),
+  ]);
+  const ratioHeader = ['scenario', 'RSS/sub ×ref', 'heap/sub ×ref', 'burst CPU ×ref', 'last ×ref', 'Redis subscribers', 'rows watched'];
+  const ratioRows = pairs.map(({ scenario, senpuki, reference }) => [
+    label(scenario),
+    fixed(senpuki.rssPerSubscriptionKiB / reference.rssPerSubscriptionKiB, 2),
+    fixed(senpuki.heapPerSubscriptionKiB / reference.heapPerSubscriptionKiB, 2),
+    fixed(senpuki.burstCpuMs / reference.burstCpuMs, 2),
+    fixed(senpuki.lastMs / reference.lastMs, 2),
+    String(senpuki.redisSubscribers),
+    String(senpuki.watchedRows),
+  ]);
+  const targets = targetRows(pairs);
+  await report(
+    'fanout',
+    'realtime at scale',
+    `executionUpdated over ${SOCKETS} graphql-ws sockets, then every row's terminal commit at once; delivery = terminal event − its commit`,
+    runs.map((run) => run.delivery),
+    { sockets: SOCKETS, scenarios: SCENARIOS, runs: runs.map(({ delivery: _delivery, ...run }) => run) },
+    [
+      { title: 'server cost per subscription, and delivery after the burst', header: costHeader, rows: costRows },
+      { title: 'Senpuki ÷ reference (same run)', header: ratioHeader, rows: ratioRows },
+      { title: 'targets (issue 13)', header: ['target', 'measured', ''], rows: targets },
+    ],
+  );
+  const markdown = [
+    `Fan-out bench (\`bench/fanout.ts\`), ${new Date().toISOString().slice(0, 10)}, ${machineInfo().cpu}, ${machineInfo().cores} cores, node ${process.version}; ${SOCKETS} graphql-ws sockets.`,
+    '',
+    table(costHeader, costRows),
+    '',
+    table(ratioHeader, ratioRows),
+    '',
+    table(['target', 'measured', ''], targets),
+    '',
+  ].join('\n');
+  await writeFile(join(HERE, 'results', 'fanout.md'), markdown);
+  console.log(`wrote ${join(HERE, 'results', 'fanout.md')} (the README's Realtime at scale tables)`);
+}
+
+function targetRows(pairs: Array<{ scenario: Scenario; senpuki: Run; reference: Run }>): string[][] {
+  const rows: string[][] = [];
+  const find = (subscriptions: number, perRow: number) => pairs.find((pair) => pair.scenario.subscriptions === subscriptions && pair.scenario.perRow === perRow);
+  const mark = (ok: boolean) => (ok ? '✓' : '✗');
+  for (const pair of [find(10_000, 100), find(10_000, 1)]) {
+    if (!pair) continue;
+    const ratio = pair.senpuki.rssPerSubscriptionKiB / pair.reference.rssPerSubscriptionKiB;
+    rows.push([`RSS/sub ≤ 0.4× reference (${label(pair.scenario)})`, `${fixed(pair.senpuki.rssPerSubscriptionKiB)} KiB = ${fixed(ratio, 2)}×`, mark(ratio <= 0.4)]);
+    rows.push([`RSS/sub ≤ 5 KiB, goal (${label(pair.scenario)})`, `${fixed(pair.senpuki.rssPerSubscriptionKiB)} KiB`, mark(pair.senpuki.rssPerSubscriptionKiB <= 5)]);
+  }
+  const fanIn = find(10_000, 100);
+  if (fanIn) rows.push(['100 rows × 100 subscribers: last event ≤ 200 ms after the last commit', `${Math.round(fanIn.senpuki.lastMs)} ms`, mark(fanIn.senpuki.lastMs <= 200)]);
+  const oneToOne = find(10_000, 1);
+  if (oneToOne) {
+    const ratio = oneToOne.senpuki.lastMs / oneToOne.reference.lastMs;
+    rows.push(['10,000 one-to-one: last event ≤ 1.0× reference', `${Math.round(oneToOne.senpuki.lastMs)} ms = ${fixed(ratio, 2)}×`, mark(ratio <= 1)]);
+  }
+  const subscribers = new Set(pairs.map((pair) => pair.senpuki.redisSubscribers));
+  rows.push(['exactly one Redis subscriber connection', [...subscribers].join(', '), mark(subscribers.size === 1 && subscribers.has(1))]);
+  return rows;
+}
+
+function table(header: string[], rows: string[][]): string {
+  return [`| ${header.join(' | ')} |`, `|${header.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`, ...rows.map((row) => `| ${row.join(' | ')} |`)].join('\n');
+}
+
+await mkdir(join(HERE, 'results'), { recursive: true });
+await main();
