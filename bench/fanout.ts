@@ -45,6 +45,8 @@ interface Run {
   subscribeMs: number;
   delivery: PathResult;
   lastMs: number;
+  /** From the first commit (or publish) of the burst to the last. */
+  commitSpreadMs: number;
   redisSubscribers?: number;
   watchedRows?: number;
 }
@@ -63,6 +65,7 @@ async function measure(system: System, scenario: Scenario, server: Child, ids: s
     const subscribeMs = Date.now() - subscribing;
     await sleep(SETTLE_MS);
     const loaded = await server.request<ProcessSample>('sample');
+    const watchedRows = system === 'senpuki' ? await server.request<number>('watchedRows') : undefined;
     const committedAt = await burst(ids);
     const terminalAt = await clients.request<number[]>('terminals');
     const after = await server.request<ProcessSample>('sample');
@@ -77,6 +80,8 @@ async function measure(system: System, scenario: Scenario, server: Child, ids: s
       subscribeMs,
       delivery: summarize(`${system}: ${label(scenario)}`, latencies),
       lastMs: Math.max(...terminalAt) - Math.max(...committedAt),
+      commitSpreadMs: Math.max(...committedAt) - Math.min(...committedAt),
+      watchedRows,
     };
   } finally {
     await clients.stop();
@@ -93,7 +98,7 @@ async function runSenpuki(scenario: Scenario): Promise<Run> {
     const ids = await writer.request<string[]>('create', { count: scenario.subscriptions / scenario.perRow });
     server = await start(join(HERE, 'fanout', 'senpukiServer.ts'), env, true);
     const run = await measure('senpuki', scenario, server, ids, (rows) => writer.request('burst', { ids: rows }));
-    return { ...run, redisSubscribers: await server.request('redisSubscribers'), watchedRows: await server.request('watchedRows') };
+    return { ...run, redisSubscribers: await server.request('redisSubscribers') };
   } finally {
     await server?.stop();
     await writer.stop();
@@ -127,7 +132,7 @@ async function main(): Promise<void> {
     const of = (system: System) => runs.find((run) => run.system === system && run.scenario === scenario)!;
     return { scenario, senpuki: of('senpuki'), reference: of('reference') };
   });
-  const costHeader = ['scenario', 'system', 'RSS/sub KiB', 'heap/sub KiB', 'subscribe s', 'subscribe CPU ms', 'burst CPU ms', 'p50 ms', 'p99 ms', 'last ms'];
+  const costHeader = ['scenario', 'system', 'RSS/sub KiB', 'heap/sub KiB', 'subscribe s', 'subscribe CPU ms', 'burst CPU ms', 'commits ms', 'p50 ms', 'p99 ms', 'last ms'];
   const costRows = runs.map((run) => [
     label(run.scenario),
     run.system === 'senpuki' ? 'Senpuki' : 'yoga + graphql-ws',
@@ -136,6 +141,7 @@ async function main(): Promise<void> {
     fixed(run.subscribeMs / 1000, 2),
     String(Math.round(run.subscribeCpuMs)),
     String(Math.round(run.burstCpuMs)),
+    String(Math.round(run.commitSpreadMs)),
     fixed(run.delivery.p50Ms!),
     fixed(run.delivery.p99Ms!),
     String(Math.round(run.lastMs)),

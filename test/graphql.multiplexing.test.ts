@@ -119,4 +119,40 @@ describe('multiplexed subscriptions: one execution per version, never across acc
     gates.open('mine');
     gates.open('theirs');
   });
+
+  it('keeps a shared subscription running for the others when the one that opened it leaves, and counts each', async () => {
+    const { execution } = await dispatch('shared');
+    const keyed = client(API_KEY);
+    const opener = wsSubscribe(keyed, EXECUTION_UPDATED, { id: execution.id });
+    await opener.log.waitForEvents(1);
+    const others = [wsSubscribe(keyed, EXECUTION_UPDATED, { id: execution.id }), wsSubscribe(client(API_KEY), EXECUTION_UPDATED, { id: execution.id })];
+    for (const other of others) await other.log.waitForEvents(1);
+    assert.equal(server.app.activeSubscriptions, 3);
+    assert.equal(engine.senpuki.feed.watchedRows, 1, 'one watcher for the row');
+    opener.stop();
+    await waitFor(() => server.app.activeSubscriptions === 2, { message: 'the opener to be uncounted' });
+    gates.open('shared');
+    for (const other of others) {
+      await other.log.waitForEnd();
+      assert.equal(other.log.events.at(-1)?.data?.executionUpdated.state, 'COMPLETED');
+      const versions = other.log.events.map((event) => event.data!.executionUpdated.version as number);
+      assert.deepEqual(versions, [...new Set(versions)].sort((a, b) => a - b), 'only newer versions');
+    }
+    await waitFor(() => server.app.activeSubscriptions === 0 && engine.senpuki.feed.watchedRows === 0, { message: 'everything freed' });
+  });
+
+  it('frees the row once the last subscriber of a shared subscription leaves', async () => {
+    const { execution } = await dispatch('abandoned');
+    const subscriptions = [wsSubscribe(client(API_KEY), EXECUTION_UPDATED, { id: execution.id }), wsSubscribe(client(API_KEY), EXECUTION_UPDATED, { id: execution.id })];
+    for (const subscription of subscriptions) await subscription.log.waitForEvents(1);
+    assert.equal(engine.senpuki.feed.watchedRows, 1);
+    for (const subscription of subscriptions) subscription.stop();
+    await waitFor(() => server.app.activeSubscriptions === 0 && engine.senpuki.feed.watchedRows === 0, { message: 'the row to be unwatched' });
+    // A newcomer starts afresh and still gets its snapshot and the end.
+    const late = wsSubscribe(client(API_KEY), EXECUTION_UPDATED, { id: execution.id });
+    await late.log.waitForEvents(1);
+    gates.open('abandoned');
+    await late.log.waitForEnd();
+    assert.equal(late.log.events.at(-1)?.data?.executionUpdated.state, 'COMPLETED');
+  });
 });

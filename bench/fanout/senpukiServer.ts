@@ -3,6 +3,7 @@
  * Redis, as deployed. The writer process commits the terminal states; this one only serves
  * subscriptions, so its RSS and CPU are the cost of the realtime path.
  */
+import { writeHeapSnapshot } from 'node:v8';
 import { pino } from 'pino';
 import { Redis } from 'ioredis';
 import { Senpuki } from '../../server/engine/senpuki.js';
@@ -40,6 +41,8 @@ serve({
   },
   openSubscriptions: () => server.app.activeSubscriptions,
   watchedRows: () => senpuki.feed.watchedRows,
+  /** A heap snapshot at `path` (to see what each subscription holds: diff one taken idle with one taken loaded). */
+  heapSnapshot: ({ path }: { path: string }) => writeHeapSnapshot(path),
   exit: async () => {
     await server.close();
     await senpuki.close();

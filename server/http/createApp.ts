@@ -251,6 +251,7 @@ export function createGraphQLApp(config: GraphQLAppConfig): GraphQLApp {
         keepAliveMs: config.wsKeepAliveMs ?? DEFAULT_WS_KEEP_ALIVE_MS,
         logger,
         maskError,
+        live,
       });
       return ws;
     },

@@ -7,6 +7,8 @@ import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { SenpukiError } from '../errors.js';
 import type { Principal } from '../schema/access.js';
+import type { LiveContext } from '../schema/builder.js';
+import { stateField, SubscriptionGroups, type GroupMember, type SubscriptionGroup } from './subscriptionGroups.js';
 import { authorizationFromConnectionParams, type Authenticator } from './authenticator.js';
 import type { OriginPolicy } from './originPolicy.js';
 
@@ -24,6 +26,8 @@ export interface GraphQLWsOptions {
   logger: Logger;
   /** Turns an error thrown while building the context into the error the client sees. */
   maskError: (error: unknown, message: string) => Error;
+  /** Counts open subscriptions (a group's members one by one) and ends them at shutdown. */
+  live: LiveContext;
 }
 
 export interface GraphQLWsHandle {
@@ -35,6 +39,14 @@ export interface GraphQLWsHandle {
 interface EnvelopedRoot {
   execute: (args: ExecutionArgs) => unknown;
   subscribe: (args: ExecutionArgs) => unknown;
+  /** Set when this subscription opens a group (see subscriptionGroups.ts); `member` is its own place in it. */
+  group?: SubscriptionGroup;
+  member?: GroupMember;
+}
+
+/** The root of a subscription that joined a running group: nothing runs for it but its member. */
+interface JoinedRoot {
+  member: GroupMember;
 }
 
 /**
@@ -80,10 +92,21 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
       done(false, 403, closeReason(refusal));
     },
   });
+  const groups = new SubscriptionGroups(options.live);
   const disposable = useServer<Record<string, unknown> | undefined, { principal: Principal }>(
     {
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
-      subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args) as never,
+      subscribe: async (args) => {
+        const root = args.rootValue as EnvelopedRoot | JoinedRoot;
+        if (!('subscribe' in root)) return root.member as never;
+        if (!root.group) return root.subscribe(args) as never;
+        try {
+          root.group.open((await root.subscribe(args)) as never);
+        } catch (error) {
+          root.group.fail(error);
+        }
+        return root.member as never;
+      },
       onConnect: async (ctx) => {
         try {
           ctx.extra.principal = await authenticator.authenticate(authorizationFromConnectionParams(ctx.connectionParams));
@@ -110,6 +133,13 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
             ),
           ];
         }
+        const key = groups.keyOf(payload, ctx.extra.principal);
+        const running = key === undefined ? undefined : groups.running(key);
+        if (running) {
+          // Same text, variables and scope as a subscription running now: share it (no envelop, context or resolver run).
+          const root: JoinedRoot = { member: groups.join(running) };
+          return { schema: running.schema, operationName: payload.operationName, document: running.document, variableValues: payload.variables, contextValue: undefined, rootValue: root };
+        }
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
@@ -132,14 +162,14 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
           const masked = options.maskError(error, 'Unexpected error.');
           return [masked instanceof GraphQLError ? masked : new GraphQLError(masked.message)];
         }
-        return {
-          schema,
-          operationName: payload.operationName,
-          document,
-          variableValues: payload.variables,
-          contextValue,
-          rootValue: { execute, subscribe } satisfies EnvelopedRoot,
-        };
+        const root: EnvelopedRoot = { execute, subscribe };
+        const field = key === undefined ? undefined : stateField(document, payload.operationName);
+        if (key !== undefined && field !== undefined) {
+          // The group's own subscription is not counted: its members are, one by one.
+          (contextValue as unknown as { live: LiveContext }).live = groups.uncountedLive();
+          Object.assign(root, groups.start(key, field, document, schema));
+        }
+        return { schema, operationName: payload.operationName, document, variableValues: payload.variables, contextValue, rootValue: root };
       },
     },
     wss,

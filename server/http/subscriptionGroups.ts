@@ -1,0 +1,266 @@
+import { getOperationAST, Kind, type DocumentNode, type ExecutionResult, type GraphQLSchema } from 'graphql';
+import type { LiveContext } from '../schema/builder.js';
+import type { Principal } from '../schema/access.js';
+import { accessScope } from './useMultiplexedSubscriptions.js';
+
+/**
+ * Subscription fields whose every event is the whole current state of one row (and whose
+ * arguments pick that row and a `since`): a subscription joining late takes the last event as
+ * its snapshot. List feeds are not among them: their events are single changes.
+ */
+const STATE_FIELDS = new Set(['executionUpdated', 'taskUpdated']);
+
+/** The root field when `document` is a subscription to one state field (and nothing else); else undefined. */
+export function stateField(document: DocumentNode, operationName: string | null | undefined): string | undefined {
+  const operation = getOperationAST(document, operationName);
+  if (operation?.operation !== 'subscription') return undefined;
+  const [field, ...others] = operation.selectionSet.selections;
+  if (others.length > 0 || field?.kind !== Kind.FIELD || field.directives?.length) return undefined;
+  return STATE_FIELDS.has(field.name.value) ? field.name.value : undefined;
+}
+
+/** What graphql-ws hands over per subscribe message. */
+export interface SubscribePayload {
+  query: string;
+  operationName?: string | null;
+  variables?: Record<string, unknown> | null;
+}
+
+/**
+ * graphql-ws subscriptions of one state field with the same query text, operation, variables and
+ * access scope share ONE running subscription (a group) in this process: its GraphQL subscribe
+ * (access checks, NOT_FOUND, the read token's deadline), its row feed and its executions run once,
+ * and each result goes to every member. A member is a small iterator the graphql-ws server
+ * drains; it holds no feed, abort controller, timer or GraphQL context of its own.
+ *
+ *   first subscribe ─► group registered, member 1 ─► full path (Yoga envelop, subscribe resolver) ─► open(stream)
+ *   same key while the group runs (or opens) ─► member n: the group's last result as its snapshot, then each next
+ *   group's stream ends (terminal row, expiry, shutdown) ─► every member completes
+ *   last member leaves ─► the group's stream is returned (feed detached, channel left)
+ *
+ * Every member's access is the group's: the scope (see `accessScope`) is part of the key, so a
+ * read token never joins a key holder's group, nor a token of another execution or expiry.
+ * Members are counted as open subscriptions one by one (`LiveContext.opened`), the group not at all.
+ */
+export class SubscriptionGroups {
+  private readonly groups = new Map<string, SubscriptionGroup>();
+
+  constructor(private readonly live: LiveContext) {}
+
+  get size(): number {
+    return this.groups.size;
+  }
+
+  /** The group key of a subscribe message; undefined when its principal is unknown. */
+  keyOf(payload: SubscribePayload, principal: Principal | undefined): string | undefined {
+    if (!principal) return undefined;
+    return `${payload.query}\u0000${payload.operationName ?? ''}\u0000${JSON.stringify(payload.variables ?? {})}\u0000${accessScope(principal)}`;
+  }
+
+  /** The running group for `key`, if any. */
+  running(key: string): SubscriptionGroup | undefined {
+    return this.groups.get(key);
+  }
+
+  /**
+   * The live context the group's own subscription runs with: it ends with the server like any
+   * other, but is not counted (its members are).
+   */
+  uncountedLive(): LiveContext {
+    const { live } = this;
+    return {
+      get signal() {
+        return live.signal;
+      },
+      opened: () => () => {},
+    };
+  }
+
+  /**
+   * Registers a group for `key` whose stream is still being opened (`SubscriptionGroup.open`), so
+   * subscriptions arriving meanwhile join it instead of opening their own; the caller is its first member.
+   */
+  start(key: string, field: string, document: DocumentNode, schema: GraphQLSchema): { group: SubscriptionGroup; member: GroupMember } {
+    const group = new SubscriptionGroup(field, document, schema, () => {
+      if (this.groups.get(key) === group) this.groups.delete(key);
+    });
+    this.groups.set(key, group);
+    return { group, member: group.join(this.live) };
+  }
+
+  join(group: SubscriptionGroup): GroupMember {
+    return group.join(this.live);
+  }
+}
+
+type Outcome = AsyncIterable<ExecutionResult> | ExecutionResult;
+
+export class SubscriptionGroup {
+  private readonly members = new Set<GroupMember>();
+  private latest: ExecutionResult | undefined;
+  private source: AsyncIterator<ExecutionResult> | undefined;
+  private ended = false;
+
+  constructor(
+    readonly field: string,
+    readonly document: DocumentNode,
+    readonly schema: GraphQLSchema,
+    private readonly onEnded: () => void,
+  ) {}
+
+  /**
+   * What the group's subscribe returned: a stream to share, or one result (an error such as
+   * FORBIDDEN or NOT_FOUND), which every member gets before it completes, as it would on its own.
+   */
+  open(outcome: Outcome): void {
+    if (!isAsyncIterable(outcome)) {
+      this.latest = outcome;
+      this.end();
+      for (const member of [...this.members]) {
+        member.push(outcome);
+        member.finish();
+      }
+      return;
+    }
+    this.source = outcome[Symbol.asyncIterator]();
+    if (this.ended) {
+      // Every member left while it was being opened.
+      void Promise.resolve(this.source.return?.()).catch(() => {});
+      return;
+    }
+    void this.pump(this.source);
+  }
+
+  /** The stream failed to open: members get what the first subscription got (graphql-ws sends it as an error). */
+  fail(error: unknown): void {
+    this.end();
+    for (const member of [...this.members]) member.finish({ error });
+  }
+
+  private async pump(source: AsyncIterator<ExecutionResult>): Promise<void> {
+    let failure: { error: unknown } | undefined;
+    try {
+      for (;;) {
+        const next = await source.next();
+        if (next.done || this.ended) break;
+        this.latest = next.value;
+        for (const member of this.members) member.push(next.value);
+      }
+    } catch (error) {
+      failure = { error };
+    }
+    this.end();
+    for (const member of [...this.members]) member.finish(failure);
+  }
+
+  private end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.onEnded();
+  }
+
+  join(live: LiveContext): GroupMember {
+    const member = new GroupMember(this, live.opened(this.field));
+    this.members.add(member);
+    if (this.latest) member.push(this.latest);
+    return member;
+  }
+
+  leave(member: GroupMember): void {
+    if (!this.members.delete(member) || this.members.size > 0 || this.ended) return;
+    // Nobody left: stop the group's stream (its feed detaches from the row); a newcomer starts afresh.
+    this.end();
+    if (this.source) void Promise.resolve(this.source.return?.()).catch(() => {});
+  }
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<ExecutionResult> {
+  return typeof (value as AsyncIterable<unknown> | undefined)?.[Symbol.asyncIterator] === 'function';
+}
+
+/**
+ * One subscription of a group: the newest result not yet taken (a state field's results
+ * supersede each other, so a slow socket skips versions instead of queueing them), then the end.
+ */
+export class GroupMember implements AsyncIterableIterator<ExecutionResult> {
+  private held: ExecutionResult | undefined;
+  private ending = false;
+  private failure: { error: unknown } | undefined;
+  private closed = false;
+  private pending: { resolve: (result: IteratorResult<ExecutionResult>) => void; reject: (error: unknown) => void } | undefined;
+
+  constructor(
+    private readonly group: SubscriptionGroup,
+    private readonly onClose: () => void,
+  ) {}
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  push(result: ExecutionResult): void {
+    if (this.ending) return;
+    this.held = result;
+    this.flush();
+  }
+
+  finish(failure?: { error: unknown }): void {
+    if (this.ending) return;
+    this.ending = true;
+    this.failure = failure;
+    this.flush();
+  }
+
+  private flush(): void {
+    const pending = this.pending;
+    if (!pending) return;
+    this.pending = undefined;
+    this.settle(pending);
+  }
+
+  private settle(pending: NonNullable<GroupMember['pending']>): void {
+    if (this.held) {
+      const value = this.held;
+      this.held = undefined;
+      return pending.resolve({ done: false, value });
+    }
+    const failure = this.failure;
+    this.failure = undefined;
+    this.close();
+    if (failure) pending.reject(failure.error);
+    else pending.resolve({ done: true, value: undefined });
+  }
+
+  private close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.ending = true;
+    this.group.leave(this);
+    try {
+      this.onClose();
+    } catch {
+      // Bookkeeping must not break the stream's end.
+    }
+  }
+
+  next(): Promise<IteratorResult<ExecutionResult>> {
+    if (this.held || this.ending) return new Promise((resolve, reject) => this.settle({ resolve, reject }));
+    return new Promise((resolve, reject) => (this.pending = { resolve, reject }));
+  }
+
+  return(): Promise<IteratorResult<ExecutionResult>> {
+    this.held = undefined;
+    this.failure = undefined;
+    this.close();
+    const pending = this.pending;
+    this.pending = undefined;
+    pending?.resolve({ done: true, value: undefined });
+    return Promise.resolve({ done: true, value: undefined });
+  }
+
+  /** graphql-ws ends only iterators that look like generators (next, return and throw). */
+  throw(error: unknown): Promise<IteratorResult<ExecutionResult>> {
+    void this.return();
+    return Promise.reject(error);
+  }
+}
