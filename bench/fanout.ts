@@ -47,6 +47,8 @@ interface Run {
   lastMs: number;
   /** From the first commit (or publish) of the burst to the last. */
   commitSpreadMs: number;
+  /** CPU the clients' process spent receiving the burst (the same clients for both systems). */
+  clientBurstCpuMs: number;
   redisSubscribers?: number;
   watchedRows?: number;
 }
@@ -66,8 +68,10 @@ async function measure(system: System, scenario: Scenario, server: Child, ids: s
     await sleep(SETTLE_MS);
     const loaded = await server.request<ProcessSample>('sample');
     const watchedRows = system === 'senpuki' ? await server.request<number>('watchedRows') : undefined;
+    const clientCpuBefore = await clients.request<number>('cpu');
     const committedAt = await burst(ids);
     const terminalAt = await clients.request<number[]>('terminals');
+    const clientBurstCpuMs = (await clients.request<number>('cpu')) - clientCpuBefore;
     const after = await server.request<ProcessSample>('sample');
     const latencies = terminalAt.map((at, i) => at - committedAt[Math.floor(i / scenario.perRow)]!);
     return {
@@ -81,6 +85,7 @@ async function measure(system: System, scenario: Scenario, server: Child, ids: s
       delivery: summarize(`${system}: ${label(scenario)}`, latencies),
       lastMs: Math.max(...terminalAt) - Math.max(...committedAt),
       commitSpreadMs: Math.max(...committedAt) - Math.min(...committedAt),
+      clientBurstCpuMs,
       watchedRows,
     };
   } finally {
@@ -132,7 +137,7 @@ async function main(): Promise<void> {
     const of = (system: System) => runs.find((run) => run.system === system && run.scenario === scenario)!;
     return { scenario, senpuki: of('senpuki'), reference: of('reference') };
   });
-  const costHeader = ['scenario', 'system', 'RSS/sub KiB', 'heap/sub KiB', 'subscribe s', 'subscribe CPU ms', 'burst CPU ms', 'commits ms', 'p50 ms', 'p99 ms', 'last ms'];
+  const costHeader = ['scenario', 'system', 'RSS/sub KiB', 'heap/sub KiB', 'subscribe s', 'subscribe CPU ms', 'burst CPU ms', 'clients CPU ms', 'commits ms', 'p50 ms', 'p99 ms', 'last ms'];
   const costRows = runs.map((run) => [
     label(run.scenario),
     run.system === 'senpuki' ? 'Senpuki' : 'yoga + graphql-ws',
@@ -141,6 +146,7 @@ async function main(): Promise<void> {
     fixed(run.subscribeMs / 1000, 2),
     String(Math.round(run.subscribeCpuMs)),
     String(Math.round(run.burstCpuMs)),
+    String(Math.round(run.clientBurstCpuMs)),
     String(Math.round(run.commitSpreadMs)),
     fixed(run.delivery.p50Ms!),
     fixed(run.delivery.p99Ms!),

@@ -71,6 +71,11 @@ serve({
     await waitUntil(() => terminals === terminalAt.length, 120_000, 'every terminal event');
     return Array.from(terminalAt);
   },
+  /** CPU this process used so far, in milliseconds (the clients' share of a burst). */
+  cpu: () => {
+    const { user, system } = process.cpuUsage();
+    return (user + system) / 1000;
+  },
   exit: async () => {
     for (const stop of stops) stop();
     await Promise.all(clients.map((client) => client.dispose()));

@@ -42,7 +42,8 @@ export interface Child {
 /** Forks `file` (TypeScript, through tsx) and resolves once it serves requests. */
 export async function start(file: string, env: Record<string, string> = {}, exposeGc = false): Promise<Child> {
   const child: ChildProcess = fork(file, [], {
-    execArgv: ['--import', 'tsx', ...(exposeGc ? ['--expose-gc'] : [])],
+    // FANOUT_SERVER_NODE_OPTIONS (e.g. "--cpu-prof --cpu-prof-dir=.scratch/prof") profiles the servers.
+    execArgv: ['--import', 'tsx', ...(exposeGc ? ['--expose-gc', ...(process.env.FANOUT_SERVER_NODE_OPTIONS?.split(' ').filter(Boolean) ?? [])] : [])],
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });

@@ -1,7 +1,6 @@
 import type { Server } from 'node:http';
 import { GraphQLError, type ExecutionArgs } from 'graphql';
 import { CloseCode } from 'graphql-ws';
-import { useServer } from 'graphql-ws/use/ws';
 import type { YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
@@ -9,6 +8,7 @@ import { SenpukiError } from '../errors.js';
 import type { Principal } from '../schema/access.js';
 import type { LiveContext } from '../schema/builder.js';
 import { stateField, SubscriptionGroups, type GroupMember, type SubscriptionGroup } from './subscriptionGroups.js';
+import { serveGraphQLWs } from './wsGlue.js';
 import { authorizationFromConnectionParams, type Authenticator } from './authenticator.js';
 import type { OriginPolicy } from './originPolicy.js';
 
@@ -93,7 +93,7 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
     },
   });
   const groups = new SubscriptionGroups(options.live);
-  const disposable = useServer<Record<string, unknown> | undefined, { principal: Principal }>(
+  const disposable = serveGraphQLWs<{ principal: Principal }>(
     {
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
       subscribe: async (args) => {
@@ -174,9 +174,8 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
     },
     wss,
     options.keepAliveMs,
+    logger,
   );
-  // graphql-ws logs socket errors with console.error; ours go to the logger as well.
-  wss.on('connection', (socket) => socket.on('error', (error) => logger.warn({ err: error }, 'graphql-ws socket error')));
 
   let closing: Promise<void> | undefined;
   return {
