@@ -155,4 +155,30 @@ describe('multiplexed subscriptions: one execution per version, never across acc
     await late.log.waitForEnd();
     assert.equal(late.log.events.at(-1)?.data?.executionUpdated.state, 'COMPLETED');
   });
+
+  it('shares a list feed without since between subscribers, each getting the changes from its joining on', async () => {
+    const EXECUTIONS_UPDATED = `subscription($filter: ExecutionFilter) { executionsUpdated(filter: $filter) { id state version } }`;
+    const filter = { function: 'gated' };
+    const first = wsSubscribe(client(API_KEY), EXECUTIONS_UPDATED, { filter });
+    await waitFor(() => server.app.activeSubscriptions === 1, { message: 'the first list subscription' });
+    const before = await dispatch('list-before');
+    await first.log.waitForEvents(1);
+    const second = wsSubscribe(client(API_KEY), EXECUTIONS_UPDATED, { filter });
+    await waitFor(() => server.app.activeSubscriptions === 2, { message: 'the second list subscription' });
+    const after = await dispatch('list-after');
+    gates.open('list-after');
+    const completed = (log: typeof first.log, id: string) => log.events.some((event) => event.data?.executionsUpdated.id === id && event.data.executionsUpdated.state === 'COMPLETED');
+    await waitFor(() => completed(first.log, after.execution.id) && completed(second.log, after.execution.id), { message: 'both to see the later execution complete' });
+    const idsOf = (log: typeof first.log) => new Set(log.events.map((event) => event.data?.executionsUpdated.id));
+    assert.ok(idsOf(first.log).has(before.execution.id));
+    assert.equal(idsOf(second.log).has(before.execution.id), false, 'nothing from before the second joined');
+    for (const log of [first.log, second.log]) {
+      const versions = log.events.filter((event) => event.data?.executionsUpdated.id === after.execution.id).map((event) => event.data!.executionsUpdated.version as number);
+      assert.deepEqual(versions, [...new Set(versions)].sort((a, b) => a - b), 'every change once, in order');
+    }
+    first.stop();
+    second.stop();
+    gates.open('list-before');
+    await waitFor(() => server.app.activeSubscriptions === 0, { message: 'both uncounted' });
+  });
 });

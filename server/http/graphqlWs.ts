@@ -7,7 +7,7 @@ import { WebSocketServer } from 'ws';
 import { SenpukiError } from '../errors.js';
 import type { Principal } from '../schema/access.js';
 import type { LiveContext } from '../schema/builder.js';
-import { stateField, SubscriptionGroups, type GroupMember, type SubscriptionGroup } from './subscriptionGroups.js';
+import { sharedField, SubscriptionGroups, type GroupMember, type SubscriptionGroup } from './subscriptionGroups.js';
 import { serveGraphQLWs } from './wsGlue.js';
 import { authorizationFromConnectionParams, type Authenticator } from './authenticator.js';
 import type { OriginPolicy } from './originPolicy.js';
@@ -163,11 +163,11 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
           return [masked instanceof GraphQLError ? masked : new GraphQLError(masked.message)];
         }
         const root: EnvelopedRoot = { execute, subscribe };
-        const field = key === undefined ? undefined : stateField(document, payload.operationName);
-        if (key !== undefined && field !== undefined) {
+        const shared = key === undefined ? undefined : sharedField(document, payload.operationName, payload.variables);
+        if (key !== undefined && shared !== undefined) {
           // The group's own subscription is not counted: its members are, one by one.
           (contextValue as unknown as { live: LiveContext }).live = groups.uncountedLive();
-          Object.assign(root, groups.start(key, field, document, schema));
+          Object.assign(root, groups.start(key, shared, document, schema));
         }
         return { schema, operationName: payload.operationName, document, variableValues: payload.variables, contextValue, rootValue: root };
       },

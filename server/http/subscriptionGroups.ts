@@ -6,17 +6,36 @@ import { accessScope } from './useMultiplexedSubscriptions.js';
 /**
  * Subscription fields whose every event is the whole current state of one row (and whose
  * arguments pick that row and a `since`): a subscription joining late takes the last event as
- * its snapshot. List feeds are not among them: their events are single changes.
+ * its snapshot, and a slow socket may skip to the newest state.
  */
 const STATE_FIELDS = new Set(['executionUpdated', 'taskUpdated']);
+/**
+ * List feeds whose events are single changes "from now on" when no `since` is given: a
+ * subscription joining late takes the changes from its joining on, every one of them, and
+ * nothing before. With `since` they resume from a point of their own and are never shared.
+ * (`executionTasksUpdated` starts with a snapshot of every task, so it is never shared.)
+ */
+const CHANGE_FIELDS = new Set(['executionsUpdated']);
 
-/** The root field when `document` is a subscription to one state field (and nothing else); else undefined. */
-export function stateField(document: DocumentNode, operationName: string | null | undefined): string | undefined {
+/** How a shared subscription's results reach a member that joins late or reads slowly. */
+export interface SharedField {
+  field: string;
+  /** State fields: replay the last result to a joiner, keep only the newest for a slow reader. Change fields: neither. */
+  state: boolean;
+}
+
+/** The root field when `document` is a subscription to one shareable field (and nothing else); else undefined. */
+export function sharedField(document: DocumentNode, operationName: string | null | undefined, variables: Record<string, unknown> | null | undefined): SharedField | undefined {
   const operation = getOperationAST(document, operationName);
   if (operation?.operation !== 'subscription') return undefined;
   const [field, ...others] = operation.selectionSet.selections;
   if (others.length > 0 || field?.kind !== Kind.FIELD || field.directives?.length) return undefined;
-  return STATE_FIELDS.has(field.name.value) ? field.name.value : undefined;
+  const name = field.name.value;
+  if (STATE_FIELDS.has(name)) return { field: name, state: true };
+  if (!CHANGE_FIELDS.has(name)) return undefined;
+  const since = field.arguments?.find((argument) => argument.name.value === 'since');
+  const given = since && (since.value.kind === Kind.VARIABLE ? variables?.[since.value.name.value] != null : since.value.kind !== Kind.NULL);
+  return given ? undefined : { field: name, state: false };
 }
 
 /** What graphql-ws hands over per subscribe message. */
@@ -27,7 +46,7 @@ export interface SubscribePayload {
 }
 
 /**
- * graphql-ws subscriptions of one state field with the same query text, operation, variables and
+ * graphql-ws subscriptions of one shareable field with the same query text, operation, variables and
  * access scope share ONE running subscription (a group) in this process: its GraphQL subscribe
  * (access checks, NOT_FOUND, the read token's deadline), its row feed and its executions run once,
  * and each result goes to every member. A member is a small iterator the graphql-ws server
@@ -80,8 +99,8 @@ export class SubscriptionGroups {
    * Registers a group for `key` whose stream is still being opened (`SubscriptionGroup.open`), so
    * subscriptions arriving meanwhile join it instead of opening their own; the caller is its first member.
    */
-  start(key: string, field: string, document: DocumentNode, schema: GraphQLSchema): { group: SubscriptionGroup; member: GroupMember } {
-    const group = new SubscriptionGroup(field, document, schema, () => {
+  start(key: string, shared: SharedField, document: DocumentNode, schema: GraphQLSchema): { group: SubscriptionGroup; member: GroupMember } {
+    const group = new SubscriptionGroup(shared, document, schema, () => {
       if (this.groups.get(key) === group) this.groups.delete(key);
     });
     this.groups.set(key, group);
@@ -102,7 +121,7 @@ export class SubscriptionGroup {
   private ended = false;
 
   constructor(
-    readonly field: string,
+    readonly shared: SharedField,
     readonly document: DocumentNode,
     readonly schema: GraphQLSchema,
     private readonly onEnded: () => void,
@@ -143,7 +162,7 @@ export class SubscriptionGroup {
       for (;;) {
         const next = await source.next();
         if (next.done || this.ended) break;
-        this.latest = next.value;
+        if (this.shared.state) this.latest = next.value;
         for (const member of this.members) member.push(next.value);
       }
     } catch (error) {
@@ -160,7 +179,7 @@ export class SubscriptionGroup {
   }
 
   join(live: LiveContext): GroupMember {
-    const member = new GroupMember(this, live.opened(this.field));
+    const member = new GroupMember(this, this.shared.state, live.opened(this.shared.field));
     this.members.add(member);
     if (this.latest) member.push(this.latest);
     return member;
@@ -179,11 +198,12 @@ function isAsyncIterable(value: unknown): value is AsyncIterable<ExecutionResult
 }
 
 /**
- * One subscription of a group: the newest result not yet taken (a state field's results
- * supersede each other, so a slow socket skips versions instead of queueing them), then the end.
+ * One subscription of a group: the results not yet taken, then the end. Of a state field only the
+ * newest is kept (its results supersede each other, so a slow socket skips versions instead of
+ * queueing them); a change field's are all kept, in order.
  */
 export class GroupMember implements AsyncIterableIterator<ExecutionResult> {
-  private held: ExecutionResult | undefined;
+  private readonly held: ExecutionResult[] = [];
   private ending = false;
   private failure: { error: unknown } | undefined;
   private closed = false;
@@ -191,6 +211,7 @@ export class GroupMember implements AsyncIterableIterator<ExecutionResult> {
 
   constructor(
     private readonly group: SubscriptionGroup,
+    private readonly newestOnly: boolean,
     private readonly onClose: () => void,
   ) {}
 
@@ -200,7 +221,8 @@ export class GroupMember implements AsyncIterableIterator<ExecutionResult> {
 
   push(result: ExecutionResult): void {
     if (this.ending) return;
-    this.held = result;
+    if (this.newestOnly) this.held.length = 0;
+    this.held.push(result);
     this.flush();
   }
 
@@ -219,11 +241,8 @@ export class GroupMember implements AsyncIterableIterator<ExecutionResult> {
   }
 
   private settle(pending: NonNullable<GroupMember['pending']>): void {
-    if (this.held) {
-      const value = this.held;
-      this.held = undefined;
-      return pending.resolve({ done: false, value });
-    }
+    const value = this.held.shift();
+    if (value) return pending.resolve({ done: false, value });
     const failure = this.failure;
     this.failure = undefined;
     this.close();
@@ -244,12 +263,12 @@ export class GroupMember implements AsyncIterableIterator<ExecutionResult> {
   }
 
   next(): Promise<IteratorResult<ExecutionResult>> {
-    if (this.held || this.ending) return new Promise((resolve, reject) => this.settle({ resolve, reject }));
+    if (this.held.length > 0 || this.ending) return new Promise((resolve, reject) => this.settle({ resolve, reject }));
     return new Promise((resolve, reject) => (this.pending = { resolve, reject }));
   }
 
   return(): Promise<IteratorResult<ExecutionResult>> {
-    this.held = undefined;
+    this.held.length = 0;
     this.failure = undefined;
     this.close();
     const pending = this.pending;
