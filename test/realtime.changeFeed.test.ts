@@ -53,6 +53,34 @@ describe('change feed over real notifications (postgres store)', { skip: !(await
     assert.equal(await senpuki.waitFor(id, { timeoutMs: 5_000 }), 'already done');
   });
 
+  it('shares one watcher and one channel between every wait and watch of a row, and frees it after the last', async (t) => {
+    if (!(await requireRedis(t))) return;
+    const notifications = new RedisBackend(redisUrl);
+    const senpuki = new Senpuki({ store: testStore.store, notifications, ...NO_POLLING });
+    t.after(() => notifications.close());
+    senpuki.durable('shared', async () => 'unused');
+    const id = await senpuki.dispatch('shared', []);
+    const waits = [senpuki.waitFor(id, { timeoutMs: 20_000 }), senpuki.waitFor(id, { timeoutMs: 20_000 })];
+    const watch = senpuki.feed.watchExecution(id);
+    const resumed = senpuki.feed.watchExecution(id, { since: 1 });
+    const leaving = senpuki.feed.watchExecution(id);
+    assert.equal((await watch.next()).value?.state, 'pending', 'the snapshot first');
+    assert.equal((await leaving.next()).value?.state, 'pending');
+    assert.equal(senpuki.feed.watchedRows, 1);
+    assert.equal(notifications.subscribedChannelCount, 1, 'one channel for the row');
+    await leaving.return();
+    const resumedNext = resumed.next(); // nothing at or below `since`: the first it gets is the terminal version
+    await completeSilently(testStore, id, 'shared result');
+    await notifications.notifyExecutionUpdated(id, 'completed');
+    assert.deepEqual(await Promise.all(waits), ['shared result', 'shared result']);
+    const terminal = await watch.next();
+    assert.equal(terminal.value?.state, 'completed');
+    assert.equal((await watch.next()).done, true, 'completes after the terminal version');
+    assert.equal((await resumedNext).value?.version, terminal.value?.version);
+    assert.equal((await resumed.next()).done, true);
+    await waitFor(() => senpuki.feed.watchedRows === 0 && notifications.subscribedChannelCount === 0, { message: 'the row to be unwatched' });
+  });
+
   it('wakes a waiter through Postgres LISTEN/NOTIFY when there is no Redis', async (t) => {
     const notifications = new PostgresNotifyBackend(postgresUrl);
     const senpuki = new Senpuki({ store: testStore.store, notifications, ...NO_POLLING });

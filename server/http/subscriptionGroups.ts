@@ -1,6 +1,7 @@
 import { getOperationAST, Kind, type DocumentNode, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import type { LiveContext } from '../schema/builder.js';
 import type { Principal } from '../schema/access.js';
+import { PushIterator } from '../realtime/pushIterator.js';
 import { accessScope } from './useMultiplexedSubscriptions.js';
 
 /**
@@ -202,84 +203,17 @@ function isAsyncIterable(value: unknown): value is AsyncIterable<ExecutionResult
  * newest is kept (its results supersede each other, so a slow socket skips versions instead of
  * queueing them); a change field's are all kept, in order.
  */
-export class GroupMember implements AsyncIterableIterator<ExecutionResult> {
-  private readonly held: ExecutionResult[] = [];
-  private ending = false;
-  private failure: { error: unknown } | undefined;
-  private closed = false;
-  private pending: { resolve: (result: IteratorResult<ExecutionResult>) => void; reject: (error: unknown) => void } | undefined;
-
+export class GroupMember extends PushIterator<ExecutionResult> {
   constructor(
     private readonly group: SubscriptionGroup,
-    private readonly newestOnly: boolean,
-    private readonly onClose: () => void,
-  ) {}
-
-  [Symbol.asyncIterator](): this {
-    return this;
+    newestOnly: boolean,
+    private readonly uncount: () => void,
+  ) {
+    super(newestOnly);
   }
 
-  push(result: ExecutionResult): void {
-    if (this.ending) return;
-    if (this.newestOnly) this.held.length = 0;
-    this.held.push(result);
-    this.flush();
-  }
-
-  finish(failure?: { error: unknown }): void {
-    if (this.ending) return;
-    this.ending = true;
-    this.failure = failure;
-    this.flush();
-  }
-
-  private flush(): void {
-    const pending = this.pending;
-    if (!pending) return;
-    this.pending = undefined;
-    this.settle(pending);
-  }
-
-  private settle(pending: NonNullable<GroupMember['pending']>): void {
-    const value = this.held.shift();
-    if (value) return pending.resolve({ done: false, value });
-    const failure = this.failure;
-    this.failure = undefined;
-    this.close();
-    if (failure) pending.reject(failure.error);
-    else pending.resolve({ done: true, value: undefined });
-  }
-
-  private close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.ending = true;
+  protected override onClose(): void {
     this.group.leave(this);
-    try {
-      this.onClose();
-    } catch {
-      // Bookkeeping must not break the stream's end.
-    }
-  }
-
-  next(): Promise<IteratorResult<ExecutionResult>> {
-    if (this.held.length > 0 || this.ending) return new Promise((resolve, reject) => this.settle({ resolve, reject }));
-    return new Promise((resolve, reject) => (this.pending = { resolve, reject }));
-  }
-
-  return(): Promise<IteratorResult<ExecutionResult>> {
-    this.held.length = 0;
-    this.failure = undefined;
-    this.close();
-    const pending = this.pending;
-    this.pending = undefined;
-    pending?.resolve({ done: true, value: undefined });
-    return Promise.resolve({ done: true, value: undefined });
-  }
-
-  /** graphql-ws ends only iterators that look like generators (next, return and throw). */
-  throw(error: unknown): Promise<IteratorResult<ExecutionResult>> {
-    void this.return();
-    return Promise.reject(error);
+    this.uncount();
   }
 }

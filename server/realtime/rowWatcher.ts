@@ -18,6 +18,7 @@ import { delayOrWake } from '../support/timers.js';
 import { isConnected, type ChannelWatch } from './channelWatch.js';
 import type { PollOptions } from './changeFeed.js';
 import type { NotificationBackend } from '../notifications/backend.js';
+import { PushIterator } from './pushIterator.js';
 
 /** What a failed read of the store stands for: a tick with nothing learned. */
 const MISSED: unique symbol = Symbol('missed read');
@@ -150,30 +151,21 @@ export class RowWatcher<T extends Versioned> {
 
 /**
  * One consumer's view of a shared row: the versions newer than `since`, ending after the terminal
- * one. A plain iterator rather than an async generator: `return()` ends it at once even while a
- * `next()` is pending, so an unsubscribe needs no abort controller of its own.
- *
- * A consumer slower than the row's changes gets the newest version waiting, not every one (as a
- * re-read would): at most one row is held per feed.
+ * one. A consumer slower than the row's changes gets the newest version waiting, not every one
+ * (as a re-read would): at most one row is held per feed.
  */
-export class RowFeed<T extends Versioned> implements AsyncIterableIterator<T> {
+export class RowFeed<T extends Versioned> extends PushIterator<T> {
   private seen: number;
-  private held: T | undefined;
-  private error: unknown;
-  private ending = false;
-  private done = false;
-  private pending: { resolve: (result: IteratorResult<T>) => void; reject: (error: unknown) => void } | undefined;
-  private readonly signal: AbortSignal | undefined;
 
   constructor(
     private readonly watcher: { attach(feed: RowFeed<T>): void; detach(feed: RowFeed<T>): void },
     since: number | undefined,
-    signal: AbortSignal | undefined,
+    private readonly signal: AbortSignal | undefined,
   ) {
+    super(true);
     this.seen = since ?? 0;
-    this.signal = signal;
     if (signal?.aborted) {
-      this.done = true;
+      void this.return();
       return;
     }
     signal?.addEventListener('abort', this.onAbort, { once: true });
@@ -182,79 +174,22 @@ export class RowFeed<T extends Versioned> implements AsyncIterableIterator<T> {
 
   private readonly onAbort = (): void => void this.return();
 
-  [Symbol.asyncIterator](): this {
-    return this;
-  }
-
-  /** A version read by the watcher; kept only if newer than the last this feed took. */
-  offer(row: T, terminal: boolean): void {
-    if (this.done || this.ending || row.version <= this.seen) {
-      if (terminal && !this.ending) this.finishAfterHeld();
-      return;
-    }
-    this.seen = row.version;
-    this.held = row;
-    if (terminal) this.ending = true;
-    this.flush();
-  }
-
-  fail(error: unknown): void {
-    if (this.done || this.ending) return;
-    this.error = error;
-    this.ending = true;
-    this.flush();
-  }
-
-  /** The terminal version was already delivered (or `since` has it): end once what is held is out. */
-  private finishAfterHeld(): void {
-    this.ending = true;
-    this.flush();
-  }
-
-  private flush(): void {
-    const pending = this.pending;
-    if (!pending) return;
-    this.pending = undefined;
-    this.settle(pending);
-  }
-
-  private settle(pending: NonNullable<RowFeed<T>['pending']>): void {
-    if (this.held !== undefined) {
-      const value = this.held;
-      this.held = undefined;
-      pending.resolve({ done: false, value });
-      return;
-    }
-    const error = this.error;
-    this.close();
-    if (error !== undefined) {
-      this.error = undefined;
-      pending.reject(error);
-    } else pending.resolve({ done: true, value: undefined });
-  }
-
-  private close(): void {
-    if (this.done) return;
-    this.done = true;
+  protected override onClose(): void {
     this.signal?.removeEventListener('abort', this.onAbort);
     this.watcher.detach(this);
   }
 
-  next(): Promise<IteratorResult<T>> {
-    if (this.done && this.held === undefined && this.error === undefined) return Promise.resolve({ done: true, value: undefined });
-    if (this.held !== undefined || this.ending) {
-      return new Promise((resolve, reject) => this.settle({ resolve, reject }));
+  /** A version read by the watcher; kept only if newer than the last this feed took. */
+  offer(row: T, terminal: boolean): void {
+    if (this.finishing) return;
+    if (row.version > this.seen) {
+      this.seen = row.version;
+      this.push(row);
     }
-    return new Promise((resolve, reject) => (this.pending = { resolve, reject }));
+    if (terminal) this.finish();
   }
 
-  return(_value?: unknown): Promise<IteratorResult<T>> {
-    this.held = undefined;
-    this.error = undefined;
-    this.close();
-    const pending = this.pending;
-    this.pending = undefined;
-    pending?.resolve({ done: true, value: undefined });
-    return Promise.resolve({ done: true, value: undefined });
+  fail(error: unknown): void {
+    this.finish({ error });
   }
 }
