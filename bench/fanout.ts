@@ -7,7 +7,8 @@
  *   FANOUT_SCENARIOS ("subscriptions x per-row", comma-separated; default 1000x1,1000x100,10000x1,10000x100),
  *   FANOUT_SOCKETS (default 100) resize it; REDIS_URL / DATABASE_URL override the local services.
  *
- * Each system runs in child processes: the server (RSS, heap and CPU sampled after two full
+ * Each system runs in child processes: the server (Senpuki as built by `npm run build`, which
+ * this bench runs first; RSS, heap and CPU sampled after two full
  * collections), the clients (graphql-ws sockets, subscriptions spread round-robin over them) and,
  * for Senpuki, a writer standing in for the workers (its own pool and Redis connection: it commits
  * every execution's terminal state at once, one transaction each, and announces it as the engine
@@ -15,6 +16,7 @@
  * Delivery: each subscription's terminal event time minus its row's commit time; "last" is the
  * last event minus the last commit.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -215,5 +217,13 @@ function table(header: string[], rows: string[][]): string {
   return [`| ${header.join(' | ')} |`, `|${header.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`, ...rows.map((row) => `| ${row.join(' | ')} |`)].join('\n');
 }
 
+/** The Senpuki server runs the package as built, as deployed (see fanout/senpukiServer.ts). */
+function build(): void {
+  console.log('building the package (npm run build)…');
+  const npm = spawnSync('npm', ['run', '-s', 'build'], { cwd: join(HERE, '..'), stdio: ['ignore', 'ignore', 'inherit'] });
+  if (npm.status !== 0) throw new Error('npm run build failed');
+}
+
+build();
 await mkdir(join(HERE, 'results'), { recursive: true });
 await main();

@@ -2,16 +2,25 @@
  * The Senpuki side of the fan-out bench: one API server process (no worker) on Postgres and
  * Redis, as deployed. The writer process commits the terminal states; this one only serves
  * subscriptions, so its RSS and CPU are the cost of the realtime path.
+ *
+ * It runs the package as built (dist/, by `npm run build`, which the bench runs first), as a
+ * deployment does: under tsx every function of the TypeScript sources is wrapped to keep its name,
+ * which gives each closure a dictionary of properties and would add kilobytes per subscription.
  */
+import { join } from 'node:path';
 import { writeHeapSnapshot } from 'node:v8';
+import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { Redis } from 'ioredis';
-import { Senpuki } from '../../server/engine/senpuki.js';
-import { startServer } from '../../server/http/startServer.js';
-import { RedisBackend } from '../../server/notifications/redisBackend.js';
-import { Store } from '../../server/store/store.js';
 import { DATABASE_URL, REDIS_URL } from '../lib/report.js';
 import { sampleProcess, serve } from './ipc.js';
+
+const DIST = join(fileURLToPath(import.meta.url), '..', '..', '..', 'dist', 'server');
+const built = <T>(path: string): Promise<T> => import(join(DIST, path)) as Promise<T>;
+const { Senpuki } = await built<typeof import('../../server/engine/senpuki.js')>('engine/senpuki.js');
+const { startServer } = await built<typeof import('../../server/http/startServer.js')>('http/startServer.js');
+const { RedisBackend } = await built<typeof import('../../server/notifications/redisBackend.js')>('notifications/redisBackend.js');
+const { Store } = await built<typeof import('../../server/store/store.js')>('store/store.js');
 
 const schema = process.env.FANOUT_SCHEMA!;
 const connectionName = `senpuki-fanout-${process.pid}`;
