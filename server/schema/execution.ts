@@ -1,6 +1,6 @@
 import { TERMINAL_EXECUTION_STATES, type ExecutionRecord, type ExecutionState } from '../engine/types.js';
 import { assertUuid } from '../engine/validation.js';
-import { ValidationError } from '../errors.js';
+import { NotFoundError, ValidationError } from '../errors.js';
 import { unwrapLiveEvent } from '../realtime/liveStream.js';
 import { requireExecutionAccess, requireFullAccess } from './access.js';
 import { builder } from './builder.js';
@@ -119,7 +119,9 @@ builder.subscriptionField('executionUpdated', (t) =>
       assertUuid(executionId, 'id');
       requireExecutionAccess(ctx, executionId);
       const fromVersion = checkSince(since);
-      await ctx.senpuki.stateOf(executionId); // NOT_FOUND now, as an error, rather than a silent stream
+      // NOT_FOUND now, as an error, rather than a silent stream; through the batching loader, so a
+      // thousand subscriptions opened together cost one SELECT.
+      if (!(await ctx.senpuki.feed.readExecution(executionId))) throw new NotFoundError(`No execution with id ${executionId}`);
       return subscribeLive(ctx, (signal) => ctx.senpuki.feed.watchExecution(executionId, { since: fromVersion, signal }), 'executionUpdated');
     },
     resolve: (event) => unwrapLiveEvent(event),
