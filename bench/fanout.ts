@@ -129,10 +129,9 @@ async function main(): Promise<void> {
   const runs: Run[] = [];
   for (const scenario of SCENARIOS) {
     for (const system of ['reference', 'senpuki'] as const) {
-      process.stdout.write(`  ${system}: ${label(scenario)}…`);
       const run = system === 'senpuki' ? await runSenpuki(scenario) : await runReference(scenario);
       runs.push(run);
-      console.log(` ${fixed(run.rssPerSubscriptionKiB)} KiB/sub, last ${Math.round(run.lastMs)} ms`);
+      console.log(`  ${system}: ${label(scenario)}: ${fixed(run.rssPerSubscriptionKiB)} KiB/sub, last ${Math.round(run.lastMs)} ms`);
     }
   }
   const pairs = SCENARIOS.map((scenario) => {

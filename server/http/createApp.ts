@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Server } from 'node:http';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from 'pino';
@@ -51,7 +52,10 @@ class LiveTracker implements LiveContext {
   readonly byKind = new Map<string, number>();
   count = 0;
 
-  constructor(private readonly maxPerClient: number) {}
+  constructor(private readonly maxPerClient: number) {
+    // Every open subscription listens for shutdown: thousands are expected, not a leak.
+    setMaxListeners(0, this.controller.signal);
+  }
 
   get signal(): AbortSignal {
     return this.controller.signal;
