@@ -73,6 +73,9 @@ const closeReason = (text: string): string => (Buffer.byteLength(text) <= 123 ? 
 /**
  * graphql-ws on the HTTP server's GraphQL path, running every operation through Yoga's envelop
  * (the recipe from Yoga's docs), so the schema, masking, limits and metrics are the HTTP ones.
+ * The exception is a subscription that joins a running one of the same key (subscriptionGroups.ts):
+ * it gets that one's results and runs nothing itself (Yoga's operation counter counts only the
+ * first; the open-subscriptions gauge counts every member).
  * The connection authenticates once, from `connectionParams.authorization`; a bad credential
  * closes it with 4401 and a reason, which graphql-ws clients treat as final (no retry loop).
  */
