@@ -14,7 +14,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import { PGlite } from '@electric-sql/pglite';
-import type { ChannelListener, NotificationBackend } from '../server/notifications/backend.js';
+import type { ChannelListener } from '../server/notifications/backend.js';
+import type { EngineBackend } from '../server/notifications/engineBackend.js';
 import { MemoryBackend } from '../server/notifications/memoryBackend.js';
 import { PostgresNotifyBackend } from '../server/notifications/postgresNotifyBackend.js';
 import { RedisBackend } from '../server/notifications/redisBackend.js';
@@ -88,7 +89,7 @@ const POLLING_SAMPLES = Number(process.env.POLLING_SAMPLES ?? 100);
  * Commit → waiter: an execution row is completed by an UPDATE (committed), the backend is told,
  * and we time until a change-feed waiter on that row yields the completed version.
  */
-async function measureCommitToWaiter(notifications: NotificationBackend | undefined, samples: number): Promise<number[]> {
+async function measureCommitToWaiter(notifications: EngineBackend | undefined, samples: number): Promise<number[]> {
   const schema = `bench_${process.pid}`;
   const store = Store.postgres(DATABASE_URL, { schema });
   const feed = new ChangeFeed({ store, notifications, pushReachesAllWriters: notifications !== undefined });

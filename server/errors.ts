@@ -1,4 +1,4 @@
-import type { ExecutionState, Json, StoredError } from './engine/types.js';
+import type { ExecutionState, Json, StoredError } from './domain/types.js';
 
 /** Machine-readable error codes; the GraphQL layer maps them to `extensions.code`. */
 export type SenpukiErrorCode =

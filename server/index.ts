@@ -13,7 +13,7 @@ export { defineDurable } from './engine/registry.js';
 export type { DurableFunction, DurableOptions } from './engine/registry.js';
 export type { RetryPolicy } from './engine/retry.js';
 export type { Worker, WorkerHealth, WorkerOptions, WorkerState } from './engine/worker.js';
-export * from './engine/types.js';
+export * from './domain/types.js';
 export * from './errors.js';
 export { Store, openStore } from './store/store.js';
 export type { ExecutionFilter, StoreConfig } from './store/store.js';

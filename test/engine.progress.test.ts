@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import type { ExecutionRecord } from '../server/engine/types.js';
+import type { ExecutionRecord } from '../server/domain/types.js';
 import { describeOnEachStore } from './helpers/engine.js';
 
 function gate() {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { StreamChunk } from '../server/engine/types.js';
+import type { StreamChunk } from '../server/domain/types.js';
 import { NonRetryableError } from '../server/errors.js';
 import { waitFor } from './helpers/conditions.js';
 import { openEngine, type TestEngine } from './helpers/engine.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { StreamFeed } from '../server/realtime/streamFeed.js';
 import type { Store } from '../server/store/store.js';
-import type { StreamChunk } from '../server/engine/types.js';
+import type { StreamChunk } from '../server/domain/types.js';
 import { ConflictError, NotFoundError, SenpukiError, ValidationError } from '../server/errors.js';
 import { waitFor } from './helpers/conditions.js';
 import { openEngine, type TestEngine } from './helpers/engine.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
-import type { ExecutionState, TaskState } from '../server/engine/types.js';
+import type { ExecutionState, TaskState } from '../server/domain/types.js';
 import {
   NotificationTimeoutError,
   hasChannelListener,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
-import type { ExecutionState, TaskState } from '../server/engine/types.js';
+import type { ExecutionState, TaskState } from '../server/domain/types.js';
 import type { ExecutionMessage, NotificationBackend, TaskMessage } from '../server/notifications/backend.js';
 import { MemoryBackend } from '../server/notifications/memoryBackend.js';
 import { Senpuki } from '../server/engine/senpuki.js';

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { executionTasksChannel } from '../server/engine/announcer.js';
+import { executionTasksChannel } from '../server/notifications/channels.js';
 import { Senpuki } from '../server/engine/senpuki.js';
-import type { TaskRecord } from '../server/engine/types.js';
-import type { NotificationBackend } from '../server/notifications/backend.js';
+import type { TaskRecord } from '../server/domain/types.js';
+import type { EngineBackend } from '../server/notifications/engineBackend.js';
 import { PostgresNotifyBackend } from '../server/notifications/postgresNotifyBackend.js';
 import { RedisBackend } from '../server/notifications/redisBackend.js';
 import { ExecutionTasksFeed } from '../server/realtime/executionTasksFeed.js';
@@ -126,7 +126,7 @@ describe('execution tasks feed over real notifications (postgres store)', { skip
   after(() => testStore.dispose());
 
   /** A worker process (its own Senpuki and backend connection) and a feed on another, sharing the store. */
-  async function run(t: { after: (fn: () => Promise<void>) => void }, open: () => NotificationBackend & { close(): Promise<void> }) {
+  async function run(t: { after: (fn: () => Promise<void>) => void }, open: () => EngineBackend) {
     const gates = new Gates();
     const workerSide = open();
     const feedSide = open();

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { ExecutionRecord } from '../server/engine/types.js';
+import type { ExecutionRecord } from '../server/domain/types.js';
 import { ExecutionsFeed } from '../server/realtime/executionsFeed.js';
 import { StreamFailure, liveStream } from '../server/realtime/liveStream.js';
 import { waitFor } from './helpers/conditions.js';

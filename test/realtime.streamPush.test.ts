@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Senpuki } from '../server/engine/senpuki.js';
-import type { StreamChunk } from '../server/engine/types.js';
+import type { StreamChunk } from '../server/domain/types.js';
 import type { NotificationBackend } from '../server/notifications/backend.js';
 import { PostgresNotifyBackend } from '../server/notifications/postgresNotifyBackend.js';
 import { RedisBackend } from '../server/notifications/redisBackend.js';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { EXECUTIONS_CHANNEL } from '../../server/engine/announcer.js';
+import { EXECUTIONS_CHANNEL } from '../../server/notifications/channels.js';
 import { Senpuki } from '../../server/engine/senpuki.js';
 import type { ChannelMessage } from '../../server/notifications/backend.js';
 import type { ChannelBackend } from '../../server/notifications/channelBackend.js';

@@ -1,18 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { WORKER_WAKE_CHANNEL, executionChannel, specTaskState, taskChannel, type ChannelMessage } from '../notifications/backend.js';
+import { specTaskState, type ChannelMessage } from '../notifications/backend.js';
+import { EXECUTIONS_CHANNEL, WORKER_WAKE_CHANNEL, executionChannel, executionTasksChannel, taskChannel } from '../notifications/channels.js';
 import type { EngineBackend } from '../notifications/engineBackend.js';
 import type { Changes } from '../store/store.js';
 import { encodeMessage } from '../notifications/channelBackend.js';
 import { encodeWakeUp } from '../notifications/wakeUps.js';
-
-/** Not in the spec: every execution change, for list subscriptions (dashboards). Same JSON as the execution channel. */
-export const EXECUTIONS_CHANNEL = 'senpuki:executions';
-
-/**
- * Not in the spec: every task change of one execution, for its task list subscription (progress
- * bars, task trees), which would otherwise need a channel per task. Same JSON as the task channel.
- */
-export const executionTasksChannel = (executionId: string): string => `senpuki:execution-tasks:${executionId}`;
 
 /**
  * Publishes what a committed write changed: the spec's task and execution messages, the

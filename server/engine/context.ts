@@ -13,7 +13,7 @@ import { retryTransient } from '../store/transientErrors.js';
 import { context, trace, type Span } from '@opentelemetry/api';
 import { failSpan, traceCarrier, tracer } from './tracing.js';
 import type { ArgsOf, DurableFunction, Registry, ResultOf } from './registry.js';
-import { TERMINAL_TASK_STATES, type Duration, type Json, type TaskRecord } from './types.js';
+import { TERMINAL_TASK_STATES, type Duration, type Json, type TaskRecord } from '../domain/types.js';
 import { checkName, checkText, describe, toJson, toMs } from './validation.js';
 
 /** Largest JSON size of `ctx.setState(state)`: custom state is overwritten in place, never grows. */

@@ -1,7 +1,7 @@
 import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import type { DeadLetterFilter, Store } from '../store/store.js';
 import type { Announcer } from './announcer.js';
-import type { DeadLetterRecord } from './types.js';
+import type { DeadLetterRecord } from '../domain/types.js';
 import { assertUuid, checkListLimit, describe } from './validation.js';
 
 export const DEFAULT_DEAD_LETTER_PAGE_SIZE = 50;

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { SenpukiError, ValidationError } from '../errors.js';
 import type { NewExecution } from '../store/store.js';
 import { checkPriority, checkQueue, checkTags, type DurableFunction, type Registry } from './registry.js';
-import type { Duration, Json } from './types.js';
+import type { Duration, Json } from '../domain/types.js';
 import { checkText, describe, toJson, toMs } from './validation.js';
 
 /** Longest idempotency key. */

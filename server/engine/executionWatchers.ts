@@ -1,7 +1,7 @@
 import type { AbortCause } from '../errors.js';
-import { executionChannel } from '../notifications/backend.js';
+import { executionChannel } from '../notifications/channels.js';
 import type { EngineBackend } from '../notifications/engineBackend.js';
-import type { ExecutionState } from './types.js';
+import type { ExecutionState } from '../domain/types.js';
 
 /** Execution states that end the tasks still running for it, and why. */
 export const ABORTING_STATES: Partial<Record<ExecutionState, AbortCause>> = {

@@ -1,7 +1,7 @@
 import { ValidationError, NotFoundError } from '../errors.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.js';
 import type { Context } from './context.js';
-import type { Duration, Json } from './types.js';
+import type { Duration, Json } from '../domain/types.js';
 import { MAX_NAME_LENGTH, checkName, describe, toMs } from './validation.js';
 
 export const DEFAULT_QUEUE = 'default';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Json } from './types.js';
+import type { Json } from '../domain/types.js';
 
 /**
  * A stable hash of JSON arguments: object keys are sorted first, so `{a, b}` and `{b, a}` hit the

@@ -1,6 +1,6 @@
 import { ValidationError } from '../errors.js';
 import type { PurgeCounts, RetentionAges, Store } from '../store/store.js';
-import type { Duration } from './types.js';
+import type { Duration } from '../domain/types.js';
 import { describe, toMs } from './validation.js';
 
 export const DEFAULT_RETENTION_INTERVAL_MS = 60_000;

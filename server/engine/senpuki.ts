@@ -8,8 +8,9 @@ import { RedisBackend, type RedisBackendOptions } from '../notifications/redisBa
 import type { PgliteLike } from '../store/pgliteListener.js';
 import type { PostgresDbOptions } from '../store/db.js';
 import type { EmbeddedDbOptions } from '../store/embeddedDb.js';
-import { StreamFeed } from '../realtime/streamFeed.js';
-import { ChangeFeed, DEFAULT_POLL_BACKOFF_FACTOR, DEFAULT_POLL_MAX_INTERVAL_MS, DEFAULT_POLL_MIN_INTERVAL_MS, type PollOptions } from '../realtime/changeFeed.js';
+import { StreamFeed, type StreamEvent, type StreamWatchOptions } from '../realtime/streamFeed.js';
+import { ChangeFeed, DEFAULT_POLL_BACKOFF_FACTOR, DEFAULT_POLL_MAX_INTERVAL_MS, DEFAULT_POLL_MIN_INTERVAL_MS, type PollOptions, type WatchOptions } from '../realtime/changeFeed.js';
+import type { RowFeed } from '../realtime/rowWatcher.js';
 import { Store, type Changes, type ExactExecutionCursor, type ExecutionCursor, type ExecutionFilter, type ExecutionPageRow } from '../store/store.js';
 import { Announcer } from './announcer.js';
 import { toNewExecution, toNewExecutions, type DispatchItem, type DispatchOptions } from './dispatchInput.js';
@@ -30,7 +31,7 @@ import type { StreamRuntime } from './context.js';
 import { StreamAnnouncer } from './streamAnnouncer.js';
 import { readStream, type ReadStreamOptions } from './streamReader.js';
 import { streamLimitsOf, type StreamLimits } from './streamLimits.js';
-import type { DeadLetterRecord, Duration, ExecutionRecord, Json, StreamChunk, StreamInfo, TaskRecord, WorkerRecord } from './types.js';
+import type { DeadLetterRecord, Duration, ExecutionRecord, Json, StreamChunk, StreamInfo, TaskRecord, WorkerRecord } from '../domain/types.js';
 import { unservedReason } from './workerCoverage.js';
 import { EngineEventHub, type EngineEvents } from './events.js';
 import { SpanKind, inSpan, traceCarrier } from './tracing.js';
@@ -314,6 +315,31 @@ export class Senpuki {
   /** Stream `name` of an execution after `after`: the backlog, then each chunk as written; ends once it is closed (see streamReader.ts). */
   readStream<T = Json>(executionId: string, name: string, options: ReadStreamOptions = {}): AsyncGenerator<StreamChunk<T>> {
     return readStream<T>(this, executionId, name, options);
+  }
+
+  /** The execution, or undefined; reads due in the same tick are one query (GraphQL fields, dead letters). */
+  findExecution(id: string): Promise<ExecutionRecord | undefined> {
+    return this.feed.readExecution(id);
+  }
+
+  /** The task, or undefined; batched like `findExecution`. */
+  findTask(id: string): Promise<TaskRecord | undefined> {
+    return this.feed.readTask(id);
+  }
+
+  /** The execution now, then each newer version, ending after its terminal state (see realtime/changeFeed.ts). */
+  watchExecution(id: string, options: WatchOptions = {}): RowFeed<ExecutionRecord> {
+    return this.feed.watchExecution(id, options);
+  }
+
+  /** The task now, then each newer version, ending after its terminal state. */
+  watchTask(id: string, options: WatchOptions = {}): RowFeed<TaskRecord> {
+    return this.feed.watchTask(id, options);
+  }
+
+  /** The events of stream `name` after `after`, the backlog first, ending once it is closed (GraphQL `executionStream`). */
+  watchStream(executionId: string, name: string, options: StreamWatchOptions = {}): AsyncGenerator<StreamEvent> {
+    return this.streamFeed.watch(executionId, name, options);
   }
 
   /** Tasks that failed for good (retries exhausted or non-retryable), newest first. */

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import type { Announcer } from './announcer.js';
-import type { Json } from './types.js';
+import type { Json } from '../domain/types.js';
 import { assertUuid, checkName, toJson } from './validation.js';
 
 /** What `sendSignal` did with the signal. */

@@ -1,12 +1,10 @@
+import { streamsChannel } from '../notifications/channels.js';
 import type { EngineBackend } from '../notifications/engineBackend.js';
 
 /**
- * Not in the spec: chunks of a stream of this execution were committed (or it was closed).
- * Payload `{"execution_id": "...", "name": "...", "seq": 12}`, a hint: readers of that stream
- * re-read the store after the seq they have. One channel per execution, not per stream: Postgres
- * NOTIFY channel names hold at most 63 bytes, and a stream's name alone may have 200.
+ * Stream hints on `streamsChannel`: payload `{"execution_id": "...", "name": "...", "seq": 12}`;
+ * readers of that stream re-read the store after the seq they have.
  */
-export const streamsChannel = (executionId: string): string => `senpuki:streams:${executionId}`;
 
 /** The stream a message on `streamsChannel` is about; undefined for anything else. */
 export function streamOfMessage(payload: string): string | undefined {

@@ -1,5 +1,5 @@
 import type { StreamFeed } from '../realtime/streamFeed.js';
-import type { Json, StreamChunk } from './types.js';
+import type { Json, StreamChunk } from '../domain/types.js';
 import { checkName, checkStreamPosition } from './validation.js';
 
 /** Options of `senpuki.readStream`. */

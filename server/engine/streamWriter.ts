@@ -24,7 +24,7 @@ import type { Logger } from 'pino';
 import { ConflictError, SenpukiError, TaskAbortedError, ValidationError } from '../errors.js';
 import type { Store, StoredStreamBatch, StreamRefusal, StreamWriterKey } from '../store/store.js';
 import { retryTransient } from '../store/transientErrors.js';
-import type { Json } from './types.js';
+import type { Json } from '../domain/types.js';
 import { jsonEqual } from './jsonEqual.js';
 import { STREAM_BATCH_MAX_BYTES, STREAM_BATCH_MAX_CHUNKS, type StreamLimits } from './streamLimits.js';
 import { toJson } from './validation.js';

@@ -1,6 +1,6 @@
 import ms from 'ms';
 import { ValidationError } from '../errors.js';
-import type { Duration, Json } from './types.js';
+import type { Duration, Json } from '../domain/types.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

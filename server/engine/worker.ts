@@ -18,7 +18,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { TaskAbortedError, type AbortCause } from '../errors.js';
-import { WORKER_WAKE_CHANNEL } from '../notifications/backend.js';
+import { WORKER_WAKE_CHANNEL } from '../notifications/channels.js';
 import { decodeWakeUp } from '../notifications/wakeUps.js';
 import type { EngineBackend } from '../notifications/engineBackend.js';
 import type { TaskRuntime } from './context.js';
@@ -32,7 +32,6 @@ import { TaskSettler } from './taskSettler.js';
 import { WorkSignal } from './workSignal.js';
 import { DEFAULT_MAX_LEASE_LOSSES, DEFAULT_WORKER_PRESENCE_INTERVAL_MS, type WorkerPresence } from '../store/store.js';
 import type { PollOptions } from '../realtime/changeFeed.js';
-import { isConnected } from '../realtime/channelWatch.js';
 
 export const DEFAULT_CONCURRENCY = 10;
 export const DEFAULT_LEASE_MS = 30_000;
@@ -314,7 +313,7 @@ export class Worker {
         continue;
       }
       // Push may stand in for polling only while the backend is connected: wake-ups sent during an outage are lost.
-      const pushed = this.deps.pushReachesAllWriters && this.stopWakeListener !== undefined && isConnected(this.deps.notifications);
+      const pushed = this.deps.pushReachesAllWriters && this.stopWakeListener !== undefined && (this.deps.notifications?.connected ?? false);
       let waitMs = pushed ? this.deps.poll.pollMaxIntervalMs : idleMs;
       if (limit > 0) {
         const dueMs = await this.deps.runtime.store

@@ -1,4 +1,4 @@
-import type { WorkerRecord } from './types.js';
+import type { WorkerRecord } from '../domain/types.js';
 
 /** What a task needs of a worker to be claimed by it. */
 export interface ServableWork {

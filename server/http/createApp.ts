@@ -159,11 +159,11 @@ export function createGraphQLApp(config: GraphQLAppConfig): GraphQLApp {
     store: senpuki.store,
     notifications: senpuki.notifications,
     pushReachesAllWriters: senpuki.pushReachesAllWriters,
-    readExecution: (id: string) => senpuki.feed.readExecution(id),
+    readExecution: (id: string) => senpuki.findExecution(id),
     ...senpuki.pollOptions,
   };
   const executionsFeed = new ExecutionsFeed(feedConfig);
-  const executionTasksFeed = new ExecutionTasksFeed({ ...feedConfig, readTask: (id) => senpuki.feed.readTask(id) });
+  const executionTasksFeed = new ExecutionTasksFeed({ ...feedConfig, readTask: (id) => senpuki.findTask(id) });
   let ws: GraphQLWsHandle | undefined;
   const metrics = createMetricsRegistry({
     processMetrics: config.processMetrics ?? true,

@@ -7,7 +7,6 @@
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Senpuki } from '../engine/senpuki.js';
-import { isConnected } from '../realtime/channelWatch.js';
 
 /** How often queue depths are sampled. */
 export const DEFAULT_QUEUE_DEPTH_INTERVAL_MS = 15_000;
@@ -61,7 +60,7 @@ export function registerEngineMetrics(registry: Registry, senpuki: Senpuki, opti
     help: 'Whether the notification backend is connected (0: waits poll the store until it is back)',
     registers: [registry],
     collect() {
-      this.set(isConnected(senpuki.notifications) ? 1 : 0);
+      this.set(senpuki.notifications.connected ? 1 : 0);
     },
   });
 

@@ -1,4 +1,4 @@
-import { TERMINAL_EXECUTION_STATES, type ExecutionState, type TaskState } from '../engine/types.js';
+import { TERMINAL_EXECUTION_STATES, type ExecutionState, type TaskState } from '../domain/types.js';
 
 /** Message published on `senpuki:task:{task_id}` (spec: `{"task_id": "...", "state": "completed"}`). */
 export interface TaskMessage {
@@ -72,10 +72,6 @@ export function specTaskState(state: TaskState): TaskState {
 /** The execution channel's vocabulary is the stored one: its terminal states are the execution's. */
 export const EXECUTION_TERMINAL_MESSAGE_STATES: ReadonlySet<string> = TERMINAL_EXECUTION_STATES;
 
-export const taskChannel = (taskId: string): string => `senpuki:task:${taskId}`;
-export const executionChannel = (executionId: string): string => `senpuki:execution:${executionId}`;
-/** Not in the spec: idle workers listen here to be woken by dispatches. Payload: the queue name. */
-export const WORKER_WAKE_CHANNEL = 'senpuki:workers:wake';
 
 export function hasChannelListener(backend: unknown): backend is NotificationBackend & ChannelListener {
   return (

@@ -1,15 +1,14 @@
-import type { ExecutionState, TaskState } from '../engine/types.js';
+import type { ExecutionState, TaskState } from '../domain/types.js';
 import {
   EXECUTION_TERMINAL_MESSAGE_STATES,
   NotificationTimeoutError,
   TASK_STREAM_END_STATES,
-  executionChannel,
-  taskChannel,
   type ChannelMessage,
   type ExecutionMessage,
   type SubscribeOptions,
   type TaskMessage,
 } from './backend.js';
+import { executionChannel, taskChannel } from './channels.js';
 import type { EngineBackend } from './engineBackend.js';
 
 /**

@@ -3,8 +3,9 @@
  * Postgres LISTEN/NOTIFY) are one; any other backend is adapted once, where the Senpuki is built,
  * so no other code asks a backend what it can do.
  */
-import type { ExecutionState, TaskState } from '../engine/types.js';
-import { executionChannel, taskChannel, type ChannelListener, type ChannelMessage, type NotificationBackend } from './backend.js';
+import type { ExecutionState, TaskState } from '../domain/types.js';
+import { hasChannelListener, type ChannelListener, type ChannelMessage, type NotificationBackend } from './backend.js';
+import { executionChannel, taskChannel } from './channels.js';
 import { ChannelBackend } from './channelBackend.js';
 
 export interface EngineBackend extends NotificationBackend, ChannelListener {
@@ -21,6 +22,14 @@ export interface EngineBackend extends NotificationBackend, ChannelListener {
   /** `listener(false)` when the backend loses its connection, `listener(true)` once it is back; returns a remover. */
   addConnectionListener(listener: (connected: boolean) => void): () => void;
   close(): Promise<void>;
+}
+
+/** A backend with only the spec's methods cannot carry this channel: whoever wanted it polls. */
+export class ChannelNotCarriedError extends Error {
+  override name = 'ChannelNotCarriedError';
+  constructor(channel: string) {
+    super(`This notification backend has only the spec's methods and cannot carry ${channel}`);
+  }
 }
 
 /** The backend as the engine uses it: ours as they are, anything else behind an adapter. */
@@ -42,8 +51,9 @@ const EXECUTION_CHANNEL_PREFIX = executionChannel('');
 
 /**
  * A user's backend. The spec's channels always go through its spec methods (it may do more there
- * than move a string); other channels use its `listen`/`publish` when it has them, and are silent
- * otherwise (waits and lists then poll). A backend with only the spec's methods proves it delivers
+ * than move a string); other channels use its `listen`/`publish` when it has them; otherwise a
+ * listen is refused with ChannelNotCarriedError (lists, streams and wake-ups then poll) and a
+ * publish on them is dropped. A backend with only the spec's methods proves it delivers
  * with its first message: until then the engine treats it as disconnected and polls at its fast rate.
  */
 class ForeignBackend implements EngineBackend {
@@ -72,7 +82,7 @@ class ForeignBackend implements EngineBackend {
   }
 
   private get canListen(): boolean {
-    return typeof this.extras.listen === 'function' && typeof this.extras.publish === 'function';
+    return hasChannelListener(this.backend);
   }
 
   notifyTaskCompleted(taskId: string): Promise<void> {
@@ -102,7 +112,7 @@ class ForeignBackend implements EngineBackend {
       : channel.startsWith(EXECUTION_CHANNEL_PREFIX)
         ? this.backend.subscribeToExecution(channel.slice(EXECUTION_CHANNEL_PREFIX.length))
         : undefined;
-    if (!stream) return () => {};
+    if (!stream) throw new ChannelNotCarriedError(channel);
     const iterator = stream[Symbol.asyncIterator]();
     let stopped = false;
     void (async () => {

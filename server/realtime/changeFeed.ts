@@ -12,12 +12,8 @@
  * subscriptions and waits watch a row, the process holds one listener, one poll and one read per
  * change for it. */
 import DataLoader from 'dataloader';
-import {
-  executionChannel,
-  hasChannelListener,
-  taskChannel,
-  type NotificationBackend,
-} from '../notifications/backend.js';
+import { executionChannel, taskChannel } from '../notifications/channels.js';
+import type { EngineBackend } from '../notifications/engineBackend.js';
 import type { Store } from '../store/store.js';
 import { listenChannel, type ChannelWatch } from './channelWatch.js';
 import { RowFeed, RowWatcher, type RowWatcherHost, type Versioned } from './rowWatcher.js';
@@ -26,7 +22,7 @@ import {
   TERMINAL_TASK_STATES,
   type ExecutionRecord,
   type TaskRecord,
-} from '../engine/types.js';
+} from '../domain/types.js';
 
 export const DEFAULT_POLL_MIN_INTERVAL_MS = 100;
 export const DEFAULT_POLL_MAX_INTERVAL_MS = 5000;
@@ -51,7 +47,7 @@ export function pollOptionsOf(options: Partial<PollOptions>): PollOptions {
 
 export interface ChangeFeedConfig extends Partial<PollOptions> {
   store: Store;
-  notifications?: NotificationBackend;
+  notifications?: EngineBackend;
   /**
    * True when every process that writes to the store publishes to `notifications` (a shared
    * Redis/Postgres backend, or an in-process one over the single-process embedded store).
@@ -70,8 +66,6 @@ export interface WatchOptions {
 
 interface FeedSource<T extends Versioned> {
   channel: string;
-  /** Fallback for backends without `listen`: the spec's subscribe method for this row. */
-  subscribe: (backend: NotificationBackend) => AsyncIterable<unknown>;
   read: () => Promise<T | undefined>;
   isTerminal: (row: T) => boolean;
   notFound: string;
@@ -114,7 +108,6 @@ export class ChangeFeed {
     return this.watch(
       {
         channel: taskChannel(id),
-        subscribe: (backend) => backend.subscribeToTask(id),
         read: () => this.readTask(id),
         isTerminal: (task) => TERMINAL_TASK_STATES.has(task.state),
         notFound: `No task with id ${id}`,
@@ -128,7 +121,6 @@ export class ChangeFeed {
     return this.watch(
       {
         channel: executionChannel(id),
-        subscribe: (backend) => backend.subscribeToExecution(id),
         read: () => this.readExecution(id),
         isTerminal: (execution) => TERMINAL_EXECUTION_STATES.has(execution.state),
         notFound: `No execution with id ${id}`,
@@ -188,43 +180,8 @@ export class ChangeFeed {
   private openChannel<T extends Versioned>(source: FeedSource<T>, onMessage: () => void): ChannelWatch {
     const backend = this.config.notifications;
     if (!backend) return { settled: Promise.resolve(), live: false, close() {} };
-    if (hasChannelListener(backend)) {
-      // Confirmed late, anything published before may have been missed: re-read as on a message.
-      return listenChannel(backend, source.channel, onMessage, { retryMs: this.poll.pollMaxIntervalMs, onConfirmed: onMessage });
-    }
-    // A user's backend with only the spec's methods: no confirmation, so poll as if unconfirmed
-    // until its first message proves the stream works.
-    let live = false;
-    let closed = false;
-    let iterator: AsyncIterator<unknown>;
-    try {
-      iterator = source.subscribe(backend)[Symbol.asyncIterator]();
-    } catch {
-      // A backend that fails to subscribe costs push, never the wait: it polls.
-      return { settled: Promise.resolve(), live: false, close() {} };
-    }
-    void (async () => {
-      try {
-        for (;;) {
-          const next = await iterator.next();
-          if (next.done || closed) return;
-          live = true;
-          onMessage();
-        }
-      } catch {
-        live = false;
-      }
-    })();
-    return {
-      settled: Promise.resolve(),
-      get live() {
-        return live;
-      },
-      close() {
-        closed = true;
-        Promise.resolve(iterator.return?.()).catch(() => {});
-      },
-    };
+    // Confirmed late, anything published before may have been missed: re-read as on a message.
+    return listenChannel(backend, source.channel, onMessage, { retryMs: this.poll.pollMaxIntervalMs, onConfirmed: onMessage });
   }
 }
 

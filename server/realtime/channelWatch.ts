@@ -1,4 +1,5 @@
-import type { ChannelListener, NotificationBackend } from '../notifications/backend.js';
+import type { ChannelListener } from '../notifications/backend.js';
+import { ChannelNotCarriedError } from '../notifications/engineBackend.js';
 
 /** A live subscription to one channel, whether or not the backend could confirm it. */
 export interface ChannelWatch {
@@ -37,8 +38,9 @@ export function listenChannel(
         live = true;
         options.onConfirmed?.();
       },
-      () => {
-        if (closed) return;
+      (error: unknown) => {
+        // A channel the backend can never carry is not retried: the feed polls.
+        if (closed || error instanceof ChannelNotCarriedError) return;
         retry = setTimeout(() => void attempt(), options.retryMs);
         retry.unref();
       },
@@ -55,9 +57,4 @@ export function listenChannel(
       unlisten?.();
     },
   };
-}
-
-/** False only when the backend says it lost its connection (backends without the flag count as connected). */
-export function isConnected(backend: NotificationBackend | undefined): boolean {
-  return (backend as { connected?: boolean } | undefined)?.connected !== false;
 }

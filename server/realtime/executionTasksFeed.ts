@@ -10,9 +10,8 @@
  * The execution's own channel is listened to as well: a timeout ends an execution without
  * touching a running task, and the feed must notice that to check whether it is done.
  */
-import { executionTasksChannel } from '../engine/announcer.js';
-import { TERMINAL_EXECUTION_STATES, TERMINAL_TASK_STATES, type ExecutionRecord, type TaskRecord, type TaskState } from '../engine/types.js';
-import { executionChannel } from '../notifications/backend.js';
+import { TERMINAL_EXECUTION_STATES, TERMINAL_TASK_STATES, type ExecutionRecord, type TaskRecord, type TaskState } from '../domain/types.js';
+import { executionChannel, executionTasksChannel } from '../notifications/channels.js';
 import type { ExecutionsFeedConfig } from './executionsFeed.js';
 import { parseRowMessage, watchRowSet, type RowSetWatchOptions } from './rowSetFeed.js';
 

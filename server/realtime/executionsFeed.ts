@@ -3,8 +3,8 @@
  * a row set (see rowSetFeed.ts) over the executions list channel and the executions'
  * change sequence.
  */
-import { EXECUTIONS_CHANNEL } from '../engine/announcer.js';
-import type { ExecutionRecord, ExecutionState } from '../engine/types.js';
+import { EXECUTIONS_CHANNEL } from '../notifications/channels.js';
+import type { ExecutionRecord, ExecutionState } from '../domain/types.js';
 import type { ExecutionFilter, Store } from '../store/store.js';
 import { parseRowMessage, watchRowSet, type RowSetFeedConfig } from './rowSetFeed.js';
 

@@ -18,10 +18,10 @@
  * one tick behind the highest number seen: each poll re-reads the previous tick's window (the
  * version check drops repeats) and catches such late commits.
  */
-import { hasChannelListener, type NotificationBackend } from '../notifications/backend.js';
+import type { EngineBackend } from '../notifications/engineBackend.js';
 import { DEFAULT_LISTEN_CONFIRM_TIMEOUT_MS, pollOptionsOf, type PollOptions } from './changeFeed.js';
-import { delay, delayOrWake } from '../support/timers.js';
-import { isConnected, listenChannel } from './channelWatch.js';
+import { delayOrWake, settleWithin } from '../support/timers.js';
+import { listenChannel } from './channelWatch.js';
 
 /** Rows whose last emitted version one watch remembers (oldest forgotten first). */
 export const DEFAULT_MAX_TRACKED_ROWS = 10_000;
@@ -29,7 +29,7 @@ export const DEFAULT_MAX_TRACKED_ROWS = 10_000;
 export const DEFAULT_POLL_PAGE_SIZE = 500;
 
 export interface RowSetFeedConfig extends Partial<PollOptions> {
-  notifications?: NotificationBackend;
+  notifications?: EngineBackend;
   /** Push may relax polling only when every writer publishes where we listen (see ChangeFeedConfig). */
   pushReachesAllWriters: boolean;
   listenConfirmTimeoutMs?: number;
@@ -107,11 +107,11 @@ export async function* watchRowSet<T extends SequencedRow>(config: RowSetFeedCon
     pollAt = 0;
     wake?.();
   };
-  const channels = hasChannelListener(backend)
+  const channels = backend
     ? set.channels.map(({ channel, rowOf }) =>
         listenChannel(backend, channel, (payload) => onMessage(rowOf, payload), { retryMs: poll.pollMaxIntervalMs, onConfirmed }),
       )
-    : []; // A user's spec-only backend has no raw channels: poll only.
+    : [];
   const live = () => channels.length > 0 && channels.every((channel) => channel.live);
 
   /** Whether `row` is news, recording it as emitted when it is. */
@@ -131,7 +131,7 @@ export async function* watchRowSet<T extends SequencedRow>(config: RowSetFeedCon
   signal?.addEventListener('abort', onAbort);
   try {
     const confirmTimeoutMs = config.listenConfirmTimeoutMs ?? DEFAULT_LISTEN_CONFIRM_TIMEOUT_MS;
-    await Promise.race([Promise.all(channels.map((channel) => channel.settled)), delay(confirmTimeoutMs)]);
+    await settleWithin(Promise.all(channels.map((channel) => channel.settled)), confirmTimeoutMs);
     if (signal?.aborted) return;
     let highest = options.since ?? (await set.start());
     let pollFrom = highest;
@@ -174,7 +174,7 @@ export async function* watchRowSet<T extends SequencedRow>(config: RowSetFeedCon
         return;
       }
       if (polled) {
-        const relaxed = live() && config.pushReachesAllWriters && isConnected(backend);
+        const relaxed = live() && config.pushReachesAllWriters && (backend?.connected ?? false);
         intervalMs = emitted ? poll.pollMinIntervalMs : Math.min(poll.pollMaxIntervalMs, intervalMs * poll.pollBackoffFactor);
         pollAt = Date.now() + (relaxed ? poll.pollMaxIntervalMs : intervalMs);
       }

@@ -15,9 +15,9 @@
  */
 import { NotFoundError } from '../errors.js';
 import { delayOrWake } from '../support/timers.js';
-import { isConnected, type ChannelWatch } from './channelWatch.js';
+import type { ChannelWatch } from './channelWatch.js';
 import type { PollOptions } from './changeFeed.js';
-import type { NotificationBackend } from '../notifications/backend.js';
+import type { EngineBackend } from '../notifications/engineBackend.js';
 import { PushIterator } from './pushIterator.js';
 
 /** What a failed read of the store stands for: a tick with nothing learned. */
@@ -40,7 +40,7 @@ export interface RowWatcherHost {
   listenConfirmTimeoutMs: number;
   /** Whether polling may relax to a safety net while the channel is live. */
   pushReachesAllWriters: boolean;
-  notifications: NotificationBackend | undefined;
+  notifications: EngineBackend | undefined;
   openChannel(onMessage: () => void): ChannelWatch;
   /** Called once the watcher has ended (no feed left, terminal row, not found). */
   onEnded(): void;
@@ -138,7 +138,7 @@ export class RowWatcher<T extends Versioned> {
         if (terminal) return;
         if (advanced) intervalMs = poll.pollMinIntervalMs;
         else if (!byMessage) intervalMs = Math.min(poll.pollMaxIntervalMs, intervalMs * poll.pollBackoffFactor);
-        const relaxed = channel.live && this.host.pushReachesAllWriters && isConnected(this.host.notifications);
+        const relaxed = channel.live && this.host.pushReachesAllWriters && (this.host.notifications?.connected ?? false);
         await this.wait(relaxed ? poll.pollMaxIntervalMs : intervalMs);
       }
     } finally {

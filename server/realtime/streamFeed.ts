@@ -12,15 +12,15 @@
  * stream; the execution and task channels on the end of its task or execution, which closes it. One read answers both
  * (state and chunks in one snapshot), and readers at the same position share a read in flight.
  */
-import { executionTasksChannel } from '../engine/announcer.js';
-import { delay, delayOrWake } from '../support/timers.js';
-import { streamOfMessage, streamsChannel } from '../engine/streamAnnouncer.js';
-import { TERMINAL_TASK_STATES, type StreamChunk, type TaskState } from '../engine/types.js';
+import { delayOrWake, settleWithin } from '../support/timers.js';
+import { streamOfMessage } from '../engine/streamAnnouncer.js';
+import { TERMINAL_TASK_STATES, type StreamChunk, type TaskState } from '../domain/types.js';
 import { NotFoundError } from '../errors.js';
-import { executionChannel, hasChannelListener, type NotificationBackend } from '../notifications/backend.js';
+import { executionChannel, executionTasksChannel, streamsChannel } from '../notifications/channels.js';
+import type { EngineBackend } from '../notifications/engineBackend.js';
 import type { Store, StoredStreamBatch, StreamRead } from '../store/store.js';
 import { DEFAULT_LISTEN_CONFIRM_TIMEOUT_MS, pollOptionsOf, type PollOptions } from './changeFeed.js';
-import { isConnected, listenChannel } from './channelWatch.js';
+import { listenChannel } from './channelWatch.js';
 import { parseRowMessage } from './rowSetFeed.js';
 
 /** An event holds at most this many chunks, or about this many bytes of them. */
@@ -38,7 +38,7 @@ export interface StreamEvent {
 
 export interface StreamFeedConfig extends Partial<PollOptions> {
   store: Store;
-  notifications?: NotificationBackend;
+  notifications?: EngineBackend;
   /** Push may relax polling only when every writer publishes where we listen (see ChangeFeedConfig). */
   pushReachesAllWriters: boolean;
   listenConfirmTimeoutMs?: number;
@@ -79,18 +79,18 @@ export class StreamFeed {
       if (message && TERMINAL_TASK_STATES.has(message.state)) nudge();
     };
     const listen = { retryMs: this.poll.pollMaxIntervalMs, onConfirmed: nudge };
-    const channels = hasChannelListener(backend)
+    const channels = backend
       ? [
           listenChannel(backend, streamsChannel(executionId), onStreamMessage, listen),
           listenChannel(backend, executionChannel(executionId), nudge, listen),
           listenChannel(backend, executionTasksChannel(executionId), onTaskMessage, listen),
         ]
-      : []; // A user's spec-only backend has no raw channels: poll only.
+      : [];
     const onAbort = () => wake?.();
     signal?.addEventListener('abort', onAbort);
     try {
       const confirmTimeoutMs = this.config.listenConfirmTimeoutMs ?? DEFAULT_LISTEN_CONFIRM_TIMEOUT_MS;
-      await Promise.race([Promise.all(channels.map((channel) => channel.settled)), delay(confirmTimeoutMs)]);
+      await settleWithin(Promise.all(channels.map((channel) => channel.settled)), confirmTimeoutMs);
       let after = options.after ?? 0;
       let first = true;
       let intervalMs = this.poll.pollMinIntervalMs;
@@ -117,7 +117,7 @@ export class StreamFeed {
           intervalMs = events.length > 0 ? this.poll.pollMinIntervalMs : Math.min(this.poll.pollMaxIntervalMs, intervalMs * this.poll.pollBackoffFactor);
           if (changed) continue;
         } else intervalMs = Math.min(this.poll.pollMaxIntervalMs, intervalMs * this.poll.pollBackoffFactor);
-        const relaxed = read !== MISSED && channels.length > 0 && channels.every((channel) => channel.live) && this.config.pushReachesAllWriters && isConnected(backend);
+        const relaxed = read !== MISSED && channels.length > 0 && channels.every((channel) => channel.live) && this.config.pushReachesAllWriters && (backend?.connected ?? false);
         await delayOrWake(relaxed ? this.poll.pollMaxIntervalMs : intervalMs, (resolve) => (wake = resolve));
         wake = undefined;
       }

@@ -1,4 +1,4 @@
-import type { WorkerRecord } from '../engine/types.js';
+import type { WorkerRecord } from '../domain/types.js';
 import { delayOrWake } from '../support/timers.js';
 
 /** How often the worker list is read for live watchers (workers refresh their rows every second). */

@@ -1,7 +1,7 @@
 import SchemaBuilder from '@pothos/core';
 import type { Senpuki } from '../engine/senpuki.js';
 import type { DurableFunction } from '../engine/registry.js';
-import type { DeadLetterRecord, ExecutionRecord, TaskRecord } from '../engine/types.js';
+import type { DeadLetterRecord, ExecutionRecord, TaskRecord } from '../domain/types.js';
 import type { ExecutionTasksFeed } from '../realtime/executionTasksFeed.js';
 import type { ExecutionsFeed } from '../realtime/executionsFeed.js';
 import type { Principal } from './access.js';

@@ -1,4 +1,4 @@
-import type { Progress, StoredError } from '../engine/types.js';
+import type { Progress, StoredError } from '../domain/types.js';
 import { ValidationError } from '../errors.js';
 import { builder } from './builder.js';
 

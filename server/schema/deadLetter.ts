@@ -1,4 +1,4 @@
-import type { DeadLetterRecord, ExecutionRecord } from '../engine/types.js';
+import type { DeadLetterRecord, ExecutionRecord } from '../domain/types.js';
 import { MAX_GRAPHQL_PAGE_SIZE, MAX_NAME_LENGTH, checkText } from '../engine/validation.js';
 import { ValidationError } from '../errors.js';
 import { requireFullAccess } from './access.js';
@@ -18,8 +18,8 @@ builder.objectType('DeadLetter', {
     error: t.field({ type: ErrorInfoRef, resolve: (letter) => letter.error }),
     attempts: t.exposeInt('attempts'),
     createdAt: t.field({ type: 'DateTime', resolve: (letter) => letter.createdAt }),
-    execution: t.field({ type: 'Execution', nullable: true, resolve: async (letter, _args, ctx) => (await ctx.senpuki.feed.readExecution(letter.executionId)) ?? null }),
-    task: t.field({ type: 'Task', nullable: true, resolve: async (letter, _args, ctx) => (await ctx.senpuki.feed.readTask(letter.taskId)) ?? null }),
+    execution: t.field({ type: 'Execution', nullable: true, resolve: async (letter, _args, ctx) => (await ctx.senpuki.findExecution(letter.executionId)) ?? null }),
+    task: t.field({ type: 'Task', nullable: true, resolve: async (letter, _args, ctx) => (await ctx.senpuki.findTask(letter.taskId)) ?? null }),
   }),
 });
 

@@ -1,5 +1,5 @@
 import { DEFAULT_MAX_DISPATCH_BATCH, type DispatchOptions } from '../engine/dispatchInput.js';
-import type { ExecutionRecord } from '../engine/types.js';
+import type { ExecutionRecord } from '../domain/types.js';
 import { requireFullAccess } from './access.js';
 import { builder } from './builder.js';
 

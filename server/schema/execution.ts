@@ -1,4 +1,4 @@
-import { TERMINAL_EXECUTION_STATES, type ExecutionRecord, type ExecutionState } from '../engine/types.js';
+import { TERMINAL_EXECUTION_STATES, type ExecutionRecord, type ExecutionState } from '../domain/types.js';
 import { assertUuid } from '../engine/validation.js';
 import { NotFoundError, ValidationError } from '../errors.js';
 import { unwrapLiveEvent } from '../realtime/liveStream.js';
@@ -121,8 +121,8 @@ builder.subscriptionField('executionUpdated', (t) =>
       const fromVersion = checkSince(since);
       // NOT_FOUND now, as an error, rather than a silent stream; through the batching loader, so a
       // thousand subscriptions opened together cost one SELECT.
-      if (!(await ctx.senpuki.feed.readExecution(executionId))) throw new NotFoundError(`No execution with id ${executionId}`);
-      return subscribeLive(ctx, (signal) => ctx.senpuki.feed.watchExecution(executionId, { since: fromVersion, signal }), 'executionUpdated');
+      if (!(await ctx.senpuki.findExecution(executionId))) throw new NotFoundError(`No execution with id ${executionId}`);
+      return subscribeLive(ctx, (signal) => ctx.senpuki.watchExecution(executionId, { since: fromVersion, signal }), 'executionUpdated');
     },
     resolve: (event) => unwrapLiveEvent(event),
   }),

@@ -1,4 +1,4 @@
-import type { ExecutionRecord } from '../engine/types.js';
+import type { ExecutionRecord } from '../domain/types.js';
 import { MAX_GRAPHQL_PAGE_SIZE, MAX_NAME_LENGTH, checkText } from '../engine/validation.js';
 import { ValidationError } from '../errors.js';
 import { unwrapLiveEvent } from '../realtime/liveStream.js';

@@ -1,4 +1,4 @@
-import type { ExecutionRecord } from '../engine/types.js';
+import type { ExecutionRecord } from '../domain/types.js';
 import { requireFullAccess } from './access.js';
 import { builder } from './builder.js';
 

@@ -1,4 +1,4 @@
-import type { StreamChunk, StreamInfo } from '../engine/types.js';
+import type { StreamChunk, StreamInfo } from '../domain/types.js';
 import { assertUuid, checkName, checkStreamPosition } from '../engine/validation.js';
 import { unwrapLiveEvent } from '../realtime/liveStream.js';
 import type { StreamEvent } from '../realtime/streamFeed.js';
@@ -65,7 +65,7 @@ builder.subscriptionField('executionStream', (t) =>
       const name = checkName(args.name, 'name');
       const after = checkStreamPosition(args.after, 'after');
       await ctx.senpuki.stateOf(executionId); // NOT_FOUND now, as an error, rather than a silent stream
-      return subscribeLive(ctx, (signal) => ctx.senpuki.streamFeed.watch(executionId, name, { after, signal }));
+      return subscribeLive(ctx, (signal) => ctx.senpuki.watchStream(executionId, name, { after, signal }));
     },
     resolve: (event) => unwrapLiveEvent(event),
   }),

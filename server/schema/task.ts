@@ -1,4 +1,4 @@
-import { TERMINAL_TASK_STATES, type TaskKind, type TaskRun, type TaskRunOutcomeName, type TaskState } from '../engine/types.js';
+import { TERMINAL_TASK_STATES, type TaskKind, type TaskRun, type TaskRunOutcomeName, type TaskState } from '../domain/types.js';
 import { assertUuid } from '../engine/validation.js';
 import { NotFoundError } from '../errors.js';
 import { unwrapLiveEvent } from '../realtime/liveStream.js';
@@ -61,7 +61,7 @@ builder.objectType('Task', {
     execution: t.field({
       type: 'Execution',
       resolve: async (task, _args, ctx) => {
-        const execution = await ctx.senpuki.feed.readExecution(task.executionId);
+        const execution = await ctx.senpuki.findExecution(task.executionId);
         if (!execution) throw new NotFoundError(`No execution with id ${task.executionId}`);
         return execution;
       },
@@ -126,7 +126,7 @@ builder.subscriptionField('taskUpdated', (t) =>
       const fromVersion = checkSince(since);
       const task = await ctx.senpuki.getTask(String(id)); // BAD_USER_INPUT / NOT_FOUND as an error, not a silent stream
       requireExecutionAccess(ctx, task.executionId);
-      return subscribeLive(ctx, (signal) => ctx.senpuki.feed.watchTask(task.id, { since: fromVersion, signal }), 'taskUpdated');
+      return subscribeLive(ctx, (signal) => ctx.senpuki.watchTask(task.id, { since: fromVersion, signal }), 'taskUpdated');
     },
     resolve: (event) => unwrapLiveEvent(event),
   }),

@@ -1,4 +1,4 @@
-import type { ExecutionRecord, TaskRecord } from '../engine/types.js';
+import type { ExecutionRecord, TaskRecord } from '../domain/types.js';
 import type { SchemaContext } from './builder.js';
 
 /** The tasks of one execution, indexed for `Task.parent` / `Task.children`. */
@@ -48,5 +48,5 @@ export async function childrenOf(ctx: SchemaContext, task: TaskRecord): Promise<
 export async function parentOf(ctx: SchemaContext, task: TaskRecord): Promise<TaskRecord | null> {
   if (task.parentTaskId === undefined) return null;
   const known = treeOfTask.get(task)?.byId.get(task.parentTaskId);
-  return known ?? (await ctx.senpuki.feed.readTask(task.parentTaskId)) ?? null;
+  return known ?? (await ctx.senpuki.findTask(task.parentTaskId)) ?? null;
 }

@@ -1,4 +1,4 @@
-import type { WorkerRecord } from '../engine/types.js';
+import type { WorkerRecord } from '../domain/types.js';
 import { watchWorkers } from '../realtime/workersFeed.js';
 import { unwrapLiveEvent } from '../realtime/liveStream.js';
 import { requireFullAccess } from './access.js';

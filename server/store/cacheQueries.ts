@@ -1,4 +1,4 @@
-import type { Json } from '../engine/types.js';
+import type { Json } from '../domain/types.js';
 import type { Queryable } from './db.js';
 
 /** A cached result of `functionName` for arguments hashing to `argsHash`, unless it has expired. */

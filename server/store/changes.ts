@@ -1,4 +1,4 @@
-import type { ExecutionState, TaskState } from '../engine/types.js';
+import type { ExecutionState, TaskState } from '../domain/types.js';
 
 /**
  * What a write changed, so the engine can announce it after commit: one notification per row,

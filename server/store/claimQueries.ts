@@ -1,4 +1,4 @@
-import type { TaskRecord } from '../engine/types.js';
+import type { TaskRecord } from '../domain/types.js';
 import type { Db, Queryable } from './db.js';
 import { prepared } from './prepared.js';
 import { TASK_COLUMNS, qualify, toTask, type TaskRow } from './rows.js';

@@ -1,4 +1,4 @@
-import type { Json } from '../engine/types.js';
+import type { Json } from '../domain/types.js';
 import { noChanges, type Changes } from './changes.js';
 import type { Queryable } from './db.js';
 import { prepared } from './prepared.js';

@@ -1,4 +1,4 @@
-import type { DeadLetterRecord, ExecutionState, TaskKind, TaskState } from '../engine/types.js';
+import type { DeadLetterRecord, ExecutionState, TaskKind, TaskState } from '../domain/types.js';
 import { mergeChanges, noChanges, type Changes } from './changes.js';
 import type { Queryable } from './db.js';
 import { lockExecution } from './executionQueries.js';

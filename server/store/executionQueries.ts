@@ -1,4 +1,4 @@
-import type { ExecutionRecord, ExecutionState, Json, StoredError } from '../engine/types.js';
+import type { ExecutionRecord, ExecutionState, Json, StoredError } from '../domain/types.js';
 import { mergeChanges, noChanges, type Changes } from './changes.js';
 import type { Queryable } from './db.js';
 import { prepared } from './prepared.js';

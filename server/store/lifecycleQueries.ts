@@ -1,4 +1,4 @@
-import type { ExecutionState, Json, StoredError } from '../engine/types.js';
+import type { ExecutionState, Json, StoredError } from '../domain/types.js';
 import { mergeChanges, noChanges, type Changes } from './changes.js';
 import type { Db, Queryable } from './db.js';
 import { cancelIdleTasks, finishExecution, lockExecution, settleCancelling } from './executionQueries.js';

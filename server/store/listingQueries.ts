@@ -1,4 +1,4 @@
-import type { ExecutionRecord, TaskRecord } from '../engine/types.js';
+import type { ExecutionRecord, TaskRecord } from '../domain/types.js';
 import type { Queryable } from './db.js';
 import { filterSql, type ExecutionFilter } from './executionQueries.js';
 import { EXECUTION_COLUMNS, TASK_COLUMNS, toExecution, toTask, type ExecutionRow, type TaskRow } from './rows.js';

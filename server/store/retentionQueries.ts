@@ -1,5 +1,5 @@
 import type { Queryable } from './db.js';
-import { TERMINAL_EXECUTION_STATES } from '../engine/types.js';
+import { TERMINAL_EXECUTION_STATES } from '../domain/types.js';
 
 const TERMINAL_STATES = [...TERMINAL_EXECUTION_STATES];
 

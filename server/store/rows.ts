@@ -9,7 +9,7 @@ import type {
   TaskRecord,
   TaskRunOutcomeName,
   TaskState,
-} from '../engine/types.js';
+} from '../domain/types.js';
 
 /** Column lists shared by every query that returns whole rows (change_seq as text: it is a bigint). */
 export const EXECUTION_COLUMNS = `id, function_name, args, state, result, error, queue, tags, priority,

@@ -5,7 +5,7 @@
  * advisory lock of that (execution, name) and re-reads under it, so "check the buffer" and
  * "start waiting" can never interleave: whichever comes second sees the other and pairs up.
  */
-import type { ExecutionState, Json, StoredError, TaskRecord } from '../engine/types.js';
+import type { ExecutionState, Json, StoredError, TaskRecord } from '../domain/types.js';
 import { noChanges, type Changes } from './changes.js';
 import type { Queryable } from './db.js';
 import { ACTIVE_EXECUTION_STATES } from './executionQueries.js';

@@ -1,4 +1,4 @@
-import type { DeadLetterRecord, ExecutionRecord, Json, TaskRecord, WorkerRecord } from '../engine/types.js';
+import type { DeadLetterRecord, ExecutionRecord, Json, TaskRecord, WorkerRecord } from '../domain/types.js';
 import { selectCachedResult } from './cacheQueries.js';
 import { mergeChanges, type Changes } from './changes.js';
 import { claimTasks, msUntilNextDue, type ClaimOptions, type NextDueOptions } from './claimQueries.js';

@@ -1,4 +1,4 @@
-import type { ExecutionState, Json, StreamInfo } from '../engine/types.js';
+import type { ExecutionState, Json, StreamInfo } from '../domain/types.js';
 import type { Queryable } from './db.js';
 
 /**

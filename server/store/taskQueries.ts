@@ -1,4 +1,4 @@
-import type { ExecutionState, Json, StoredError, TaskKind, TaskRecord, TaskState } from '../engine/types.js';
+import type { ExecutionState, Json, StoredError, TaskKind, TaskRecord, TaskState } from '../domain/types.js';
 import { mergeChanges, noChanges, type Changes } from './changes.js';
 import type { Queryable } from './db.js';
 import { prepared } from './prepared.js';

@@ -1,4 +1,4 @@
-import type { WorkerRecord } from '../engine/types.js';
+import type { WorkerRecord } from '../domain/types.js';
 import type { Queryable } from './db.js';
 
 /**

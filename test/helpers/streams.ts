@@ -1,5 +1,5 @@
 import type { Senpuki } from '../../server/engine/senpuki.js';
-import type { StreamChunk } from '../../server/engine/types.js';
+import type { StreamChunk } from '../../server/domain/types.js';
 
 /** Every chunk of a stream after `after` until it closes; fails instead of hanging. */
 export async function readStreamToEnd(senpuki: Senpuki, executionId: string, name: string, after?: number): Promise<StreamChunk[]> {
