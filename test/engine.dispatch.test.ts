@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { NotFoundError, SenpukiError, ValidationError } from '../server/errors.js';
+import { waitFor as until } from './helpers/conditions.js';
 import { openEngine, type TestEngine } from './helpers/engine.js';
+import { Gates } from './helpers/gates.js';
 import { storeKinds } from './helpers/stores.js';
 
 for (const kind of await storeKinds()) {
@@ -146,6 +148,43 @@ for (const kind of await storeKinds()) {
       assert.throws(() => senpuki.durable('bad name!', async () => 1), /durable function name must be/);
       assert.throws(() => senpuki.durable('echo', async () => 1), /already registered/);
       assert.throws(() => senpuki.durable('r', async () => 1, { retry: { maxAttempts: 0 } }), /maxAttempts must be an integer of at least 1/);
+    });
+
+    it('resolves waitFor in the worker\'s process from the completion itself, with the value a read of the row gives', async () => {
+      const { senpuki } = engine;
+      const gates = new Gates();
+      const returned = { zebra: 1, ok: true, nested: { bb: [1, { y: 2, x: null }], a: 'é' } };
+      const shaped = senpuki.durable('shaped', async () => {
+        await gates.wait('finish');
+        return returned;
+      });
+      const worker = await senpuki.serve();
+      const reads = { count: 0 };
+      const { store } = senpuki;
+      const getExecutions = store.getExecutions.bind(store);
+      store.getExecutions = (ids) => {
+        reads.count++;
+        return getExecutions(ids);
+      };
+      try {
+        const id = await senpuki.dispatch(shaped, []);
+        const waiting = senpuki.waitFor(id, { timeoutMs: 10_000 });
+        // The wait has read the row once (its snapshot) and the function is running.
+        await until(async () => reads.count > 0 && (await senpuki.stateOf(id)).state === 'running');
+        const readsBefore = reads.count;
+        gates.open('finish');
+        const result = (await waiting) as Record<string, unknown>;
+        assert.equal(reads.count, readsBefore, 'no read of the row after the completion');
+        const stored = (await senpuki.stateOf(id)).result as Record<string, unknown>;
+        assert.deepEqual(result, stored);
+        assert.deepEqual(Object.keys(result), Object.keys(stored));
+        assert.deepEqual(Object.keys(result.nested as object), Object.keys(stored.nested as object));
+        assert.notEqual(result, returned);
+      } finally {
+        store.getExecutions = getExecutions;
+        gates.openAll();
+        await worker.stop();
+      }
     });
 
     it('fails a task whose result is not JSON, saying so', async () => {

@@ -12,6 +12,7 @@ import { StreamFeed } from '../realtime/streamFeed.js';
 import { ChangeFeed, DEFAULT_POLL_BACKOFF_FACTOR, DEFAULT_POLL_MAX_INTERVAL_MS, DEFAULT_POLL_MIN_INTERVAL_MS, type PollOptions } from '../realtime/changeFeed.js';
 import { Store, type Changes, type ExecutionCursor, type ExecutionFilter } from '../store/store.js';
 import { Announcer } from './announcer.js';
+import { LocalCompletions } from './localCompletions.js';
 import { toNewExecution, toNewExecutions, type DispatchItem, type DispatchOptions } from './dispatchInput.js';
 import { discardDeadLetter, listDeadLetters, replayDeadLetter, type DeadLetterListOptions } from './deadLetters.js';
 import { checkHealth, type SenpukiHealth } from './health.js';
@@ -108,6 +109,7 @@ export class Senpuki {
   private closing: Promise<void> | undefined;
   private workerList: { at: number; list: Promise<WorkerRecord[]> } | undefined;
   private readonly events = new EngineEventHub();
+  private readonly completions = new LocalCompletions();
 
   constructor(options: SenpukiOptions) {
     const store = options.store ?? options.backend;
@@ -234,16 +236,25 @@ export class Senpuki {
     const timeoutMs = options.timeoutMs === undefined ? undefined : toMs(options.timeoutMs, 'timeoutMs');
     const signals = [options.signal, timeoutMs === undefined ? undefined : timeoutSignal(timeoutMs)].filter((s): s is AbortSignal => !!s);
     const signal = signals.length ? AbortSignal.any(signals) : undefined;
-    let execution: ExecutionRecord;
+    // A worker of this process that completes it tells us at once; anything else comes through the feed.
+    const local = this.completions.wait(id);
+    const settledHere = new AbortController();
+    const watched = this.feed.waitForExecution(id, signal ? AbortSignal.any([signal, settledHere.signal]) : settledHere.signal);
     try {
-      execution = await this.feed.waitForExecution(id, signal);
+      const outcome = await Promise.race([watched.then((execution) => ({ execution })), local.completed.then((result) => ({ result }))]);
+      return ('result' in outcome ? outcome.result : settledResult(outcome.execution)) as R;
     } catch (error) {
       if (signal?.aborted && !options.signal?.aborted) {
         throw new WaitTimeoutError(`Execution ${id} did not finish within ${timeoutMs} ms; it goes on, wait again or cancel it`);
       }
       throw error;
+    } finally {
+      local.cancel();
+      if (!settledHere.signal.aborted) {
+        watched.catch(() => {}); // Its end is of no interest once the wait is over.
+        settledHere.abort();
+      }
     }
-    return settledResult(execution) as R;
   }
 
   /** The result of a finished execution; throws while it is not finished. */
@@ -385,7 +396,7 @@ export class Senpuki {
     if (this.closing) throw closedMeanwhile();
     const worker = new Worker(
       {
-        runtime: { store: this.store, feed: this.feed, announcer: this.announcer, registry: this.registry, streams: this.streams },
+        runtime: { store: this.store, feed: this.feed, announcer: this.announcer, registry: this.registry, streams: this.streams, completions: this.completions },
         events: this.events,
         notifications: this.notifications,
         pushReachesAllWriters: this.pushReachesAllWriters,

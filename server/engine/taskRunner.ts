@@ -217,6 +217,9 @@ async function settle(deps: RunTaskDeps, task: ClaimedTask, outcome: TaskOutcome
     let changes: Awaited<ReturnType<typeof write>>;
     try {
       changes = await write(outcome);
+      if (outcome.kind === 'completed' && changes?.executions.some((e) => e.id === task.executionId && e.state === 'completed')) {
+        deps.runtime.completions?.completed(task.executionId, outcome.result);
+      }
     } catch (error) {
       if (isTransientStoreError(error) || outcome.kind !== 'completed') throw error;
       deps.logger.error({ err: error, taskId: task.id }, 'the store refused the task result; failing the task');
