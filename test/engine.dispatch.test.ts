@@ -187,6 +187,52 @@ for (const kind of await storeKinds()) {
       }
     });
 
+    it('writes a dispatch taken by an idle worker of its process with the root task leased to it, without a claim', async () => {
+      const { senpuki } = engine;
+      const gates = new Gates();
+      const parked = senpuki.durable('parked', async (_ctx, key: string) => gates.wait(key));
+      const { store } = senpuki;
+      const claimTasks = store.claimTasks.bind(store);
+      const claims = { count: 0, inFlight: 0, lastFound: -1 };
+      store.claimTasks = async (options) => {
+        claims.count++;
+        claims.inFlight++;
+        try {
+          const claimed = await claimTasks(options);
+          claims.lastFound = claimed.length;
+          return claimed;
+        } finally {
+          claims.inFlight--;
+        }
+      };
+      const worker = await senpuki.serve({ concurrency: 1 });
+      try {
+        // Idle: its last claim found nothing (earlier tests' pending executions have run).
+        await until(() => claims.inFlight === 0 && claims.lastFound === 0 && worker.health().running === 0);
+        const claimsBefore = claims.count;
+        const first = await senpuki.dispatch(parked, ['first']);
+        const taken = await senpuki.stateOf(first);
+        assert.equal(taken.state, 'running', 'started by the dispatch itself');
+        const root = await senpuki.getTask(taken.rootTaskId);
+        assert.deepEqual([root.state, root.leaseOwner], ['running', worker.id]);
+        assert.ok(root.leaseExpiresAt && root.startedAt);
+        // Its one slot is held: the next dispatch is written pending and waits for a claim.
+        const second = await senpuki.dispatch(parked, ['second']);
+        assert.equal((await senpuki.stateOf(second)).state, 'pending');
+        assert.equal(claims.count, claimsBefore, 'the first dispatch cost no claim');
+        gates.open('first');
+        gates.open('second');
+        assert.equal(await senpuki.waitFor(first, { timeoutMs: 10_000 }), 'first');
+        assert.equal(await senpuki.waitFor(second, { timeoutMs: 10_000 }), 'second');
+        const runs = (await senpuki.getTask(root.id)).runs;
+        assert.deepEqual(runs.map((run) => [run.outcome, run.worker]), [['completed', worker.id]]);
+      } finally {
+        store.claimTasks = claimTasks;
+        gates.openAll();
+        await worker.stop();
+      }
+    });
+
     it('fails a task whose result is not JSON, saying so', async () => {
       const { senpuki } = engine;
       const badResult = senpuki.durable('badResult', async () => new Map());

@@ -36,7 +36,7 @@ import { unservedReason } from './workerCoverage.js';
 import { EngineEventHub, type EngineEvents } from './events.js';
 import { SpanKind, inSpan, traceCarrier } from './tracing.js';
 import { assertUuid, describe, toMs } from './validation.js';
-import { Worker, type WorkerOptions } from './worker.js';
+import { Worker, type TakenDispatch, type WorkerOptions } from './worker.js';
 import { timeoutSignal } from './delay.js';
 
 export const DEFAULT_MAX_ARGS_BYTES = 1024 * 1024;
@@ -198,11 +198,33 @@ export class Senpuki {
   ): Promise<{ execution: ExecutionRecord; created: boolean }> {
     const row = toNewExecution(this.registry, fn, args, options, Math.min(maxArgsBytes, this.maxArgsBytes));
     return inSpan(`senpuki.dispatch ${row.functionName}`, { kind: SpanKind.PRODUCER, attributes: { 'senpuki.function': row.functionName, 'senpuki.queue': row.queue } }, async (span) => {
-      const result = await this.store.createExecution({ ...row, traceContext: traceCarrier() });
+      // A worker of this process that would claim it at once takes it in the dispatch's own write.
+      const taken = row.delayMs === 0 ? this.localTaker(row) : undefined;
+      let result: Awaited<ReturnType<Store['createExecution']>>;
+      try {
+        result = await this.store.createExecution({ ...row, traceContext: traceCarrier() }, taken?.lease);
+      } catch (error) {
+        taken?.decline();
+        throw error;
+      }
       span.setAttributes({ 'senpuki.execution_id': result.execution.id, 'senpuki.created': result.created });
-      if (result.created) await this.announcer.announce(dispatchChanges([result.execution], [options]));
-      return result;
+      const { leasedTask } = result;
+      if (leasedTask) taken!.start(leasedTask);
+      else taken?.decline();
+      if (result.created) {
+        await this.announcer.announce(leasedTask ? startedChanges(leasedTask) : dispatchChanges([result.execution], [options]));
+      }
+      return { execution: result.execution, created: result.created };
     });
+  }
+
+  /** The first of this instance's workers that takes a dispatch of `row` at once (see `Worker.takeDispatch`). */
+  private localTaker(row: { queue: string; tags: string[]; functionName: string }): TakenDispatch | undefined {
+    for (const worker of this.workers) {
+      const taken = worker.takeDispatch(row);
+      if (taken) return taken;
+    }
+    return undefined;
   }
 
   /**
@@ -432,6 +454,15 @@ function dispatchChanges(executions: ExecutionRecord[], options: DispatchOptions
     tasks: executions.map((execution) => ({ id: execution.rootTaskId, state: 'pending' as const, executionId: execution.id })),
     executions: executions.map((execution) => ({ id: execution.id, state: 'pending' as const })),
     wakeQueues: executions.filter((_, i) => !options[i]!.delay).map((execution) => execution.queue),
+  };
+}
+
+/** What a dispatch taken by a local worker changed: its execution and root task are running. */
+function startedChanges(task: TaskRecord): Changes {
+  return {
+    tasks: [{ id: task.id, state: 'running', executionId: task.executionId }],
+    executions: [{ id: task.executionId, state: 'running' }],
+    wakeQueues: [],
   };
 }
 
