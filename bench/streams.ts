@@ -25,7 +25,7 @@ import WebSocket from 'ws';
 import { Senpuki } from '../server/engine/senpuki.js';
 import { StreamAnnouncer } from '../server/engine/streamAnnouncer.js';
 import { startServer, type SenpukiServer } from '../server/http/startServer.js';
-import type { NotificationBackend } from '../server/notifications/backend.js';
+import type { EngineBackend } from '../server/notifications/engineBackend.js';
 import { PostgresNotifyBackend } from '../server/notifications/postgresNotifyBackend.js';
 import { RedisBackend } from '../server/notifications/redisBackend.js';
 import { Store } from '../server/store/store.js';
@@ -113,7 +113,7 @@ class ChunkWaiter {
 }
 
 /** A server on `serverBackend` and a graphql-ws client, on a fresh schema; `run` gets both, everything is closed after. */
-async function withServer<T>(serverBackend: NotificationBackend, run: (schema: string, server: SenpukiServer, client: Client) => Promise<T>): Promise<T> {
+async function withServer<T>(serverBackend: EngineBackend, run: (schema: string, server: SenpukiServer, client: Client) => Promise<T>): Promise<T> {
   const schema = `bench_streams_${process.pid}_${randomUUID().slice(0, 8)}`;
   const senpuki = new Senpuki({ store: Store.postgres(DATABASE_URL, { schema }), notifications: serverBackend, logger: silent });
   await senpuki.store.initDb();
@@ -130,7 +130,7 @@ async function withServer<T>(serverBackend: NotificationBackend, run: (schema: s
 }
 
 /** Batch commit → client event: the writer appends one chunk at a time under a lease it holds. */
-function measureCommitToClient(serverBackend: NotificationBackend, writerBackend: NotificationBackend): Promise<number[]> {
+function measureCommitToClient(serverBackend: EngineBackend, writerBackend: EngineBackend): Promise<number[]> {
   return withServer(serverBackend, async (schema, _server, client) => {
     const store = Store.postgres(DATABASE_URL, { schema });
     const announcer = new StreamAnnouncer(writerBackend);
@@ -164,7 +164,7 @@ function measureCommitToClient(serverBackend: NotificationBackend, writerBackend
 }
 
 /** `out.write(chunk)` in a function on a worker → client event; the function writes the next chunk once the client has this one. */
-function measureWriteToClient(serverBackend: NotificationBackend, writerBackend: NotificationBackend): Promise<number[]> {
+function measureWriteToClient(serverBackend: EngineBackend, writerBackend: EngineBackend): Promise<number[]> {
   return withServer(serverBackend, async (schema, _server, client) => {
     const writer = new Senpuki({ store: Store.postgres(DATABASE_URL, { schema }), notifications: writerBackend, logger: silent });
     const writtenAt = new Map<number, number>();

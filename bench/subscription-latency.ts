@@ -22,7 +22,7 @@ import WebSocket from 'ws';
 import { Announcer } from '../server/engine/announcer.js';
 import { Senpuki } from '../server/engine/senpuki.js';
 import { startServer } from '../server/http/startServer.js';
-import type { NotificationBackend } from '../server/notifications/backend.js';
+import type { EngineBackend } from '../server/notifications/engineBackend.js';
 import { MemoryBackend } from '../server/notifications/memoryBackend.js';
 import { PostgresNotifyBackend } from '../server/notifications/postgresNotifyBackend.js';
 import { RedisBackend } from '../server/notifications/redisBackend.js';
@@ -75,7 +75,7 @@ function subscribeTask(client: Client, taskId: string) {
  * Runs the sample loop against a server whose engine uses `serverBackend`, with writes announced
  * on `writerBackend` (a separate connection, as a worker process would have).
  */
-async function measureGraphQL(serverBackend: NotificationBackend, writerBackend: NotificationBackend, samples: number, jitterMs: number): Promise<number[]> {
+async function measureGraphQL(serverBackend: EngineBackend, writerBackend: EngineBackend, samples: number, jitterMs: number): Promise<number[]> {
   const schema = `bench_sub_${process.pid}`;
   const serverStore = Store.postgres(DATABASE_URL, { schema });
   const writerStore = Store.postgres(DATABASE_URL, { schema });

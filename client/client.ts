@@ -1,7 +1,5 @@
-import { Client, createRequest, fetchExchange, type AnyVariables, type CombinedError, type OperationResult, type TypedDocumentNode } from '@urql/core';
-import type { Source } from 'wonka';
+import { Client, fetchExchange } from '@urql/core';
 import { authorizedFetch, bearer, tokenSource } from './auth.js';
-import { retryDelayMs } from './backoff.js';
 import {
   CancelExecutionMutation,
   ChangeCursorQuery,
@@ -25,20 +23,19 @@ import {
   WorkersQuery,
   WorkersUpdatedSubscription,
 } from './documents.js';
-import { ExecutionError, fromCombinedError, isClientHttpError, isUnavailable, isUnsuccessful, SenpukiClientError } from './errors.js';
+import { ExecutionError, isUnsuccessful, SenpukiClientError } from './errors.js';
 import { executionListUpdates } from './executionList.js';
 import { createLiveExchange } from './liveExchange.js';
-import { LiveIterator } from './liveIterator.js';
-import { createLiveCursor, LIVE_CONTEXT_KEY, LIVE_SHARE_KEY, type LiveCursorKind } from './resume.js';
-import type { SenpukiClient, SenpukiClientOptions, StreamOptions } from './senpukiClient.js';
+import type { LiveIterator } from './liveIterator.js';
+import { LiveSubscriptions } from './liveSubscriptions.js';
+import { RequestSender } from './requestSender.js';
+import type { SenpukiClient, SenpukiClientOptions, StreamOptions, WaitForOptions } from './senpukiClient.js';
 import { createSseTransport } from './sseTransport.js';
 import { StreamIterator, type StreamEventPayload } from './streamIterator.js';
 import { taskListUpdates } from './taskTree.js';
 import type { Execution } from './types.js';
+import type { SubscriptionTransport } from './transport.js';
 import { createWsTransport } from './wsTransport.js';
-
-/** Times a query is sent again after a network error (see `request`). */
-export const DEFAULT_QUERY_RETRIES = 1;
 
 /**
  * Creates a Senpuki client: urql (queries and mutations over fetch) with the live exchange
@@ -50,19 +47,7 @@ export function createSenpukiClient(options: SenpukiClientOptions): SenpukiClien
   const getToken = tokenSource(options);
   const baseFetch: typeof fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
   const fetchWithToken = authorizedFetch(baseFetch, getToken);
-  const transport =
-    options.transport === 'sse'
-      ? createSseTransport({ url, fetch: fetchWithToken })
-      : createWsTransport({
-          url: url.replace(/^http/, 'ws'),
-          webSocketImpl: options.webSocketImpl,
-          connectionParams: async () => {
-            const token = await getToken();
-            return token ? { authorization: bearer(token) } : {};
-          },
-          retry: options.retry,
-          retryAttempts: options.retryAttempts,
-        });
+  const transport = createTransport(options, url, fetchWithToken, getToken);
   const live = createLiveExchange({ transport, retry: options.retry, retryAttempts: options.retryAttempts, canRefreshToken: !!options.getToken });
   const urql = new Client({
     url,
@@ -72,77 +57,14 @@ export function createSenpukiClient(options: SenpukiClientOptions): SenpukiClien
     requestPolicy: 'network-only',
     preferGetMethod: false,
   });
-  const iterators = new Set<LiveIterator<unknown>>();
-  // Operation keys of iterators: negative, so they never meet urql's (unsigned) hashes.
-  let lastIteratorKey = 0;
   let closed = false;
   let closing: Promise<void> | undefined;
-
   const closedError = () => new SenpukiClientError('closed', 'The Senpuki client is closed', { code: 'CLIENT_CLOSED' });
-
-  /**
-   * Sends a query or mutation. A query that meets a network error is sent again, at once the first
-   * time (a keep-alive connection the server closed, e.g. in a restart, fails only the request
-   * that finds it dead), then after a backoff, `retries` times in all. Mutations are sent once:
-   * one may have taken effect even though its answer was lost.
-   */
-  async function request<Data, Variables extends AnyVariables>(
-    kind: 'query' | 'mutation',
-    document: TypedDocumentNode<Data, Variables>,
-    variables: Variables,
-    { retries = kind === 'query' ? DEFAULT_QUERY_RETRIES : 0, stop }: { retries?: number; stop?: AbortSignal } = {},
-  ): Promise<Data> {
-    for (let attempt = 0; ; attempt++) {
-      if (closed) throw closedError();
-      stop?.throwIfAborted();
-      const source = kind === 'query' ? urql.query(document, variables) : urql.mutation(document, variables);
-      const result = await source.toPromise();
-      if (!result.error) {
-        if (!result.data) throw new SenpukiClientError('network', 'The server sent no data and no error');
-        return result.data;
-      }
-      if (attempt >= retries || !isRetryableNetworkError(result.error)) throw fromCombinedError(result.error);
-      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, retryDelayMs(attempt - 1, options.retry)));
-    }
-  }
-
-  function subscribe<T, Data, Variables extends AnyVariables>(
-    document: TypedDocumentNode<Data, Variables>,
-    variables: Variables | ((stop: AbortSignal) => Promise<Variables>),
-    kind: LiveCursorKind,
-    since: unknown,
-    signal: AbortSignal | undefined,
-    onLive?: (live: boolean) => void,
-  ): LiveIterator<T> {
-    const execute = (values: Variables) => {
-      // Its own key, so urql does not merge it with another subscriber of the same execution
-      // (urql would not replay the current version to the newcomer); the live exchange still
-      // serves both from one server subscription, through the share key. Not a stream's: each
-      // reader of a stream needs the chunks after its own position, not the last event.
-      const request = createRequest(document, values);
-      const key = --lastIteratorKey;
-      return urql.executeSubscription({ ...request, key }, { [LIVE_CONTEXT_KEY]: kind, [LIVE_SHARE_KEY]: kind === 'streamSeq' ? key : request.key });
-    };
-    const iterator: LiveIterator<T> = new LiveIterator<T>({
-      open: (stop) => {
-        if (typeof variables !== 'function') return execute(variables);
-        // Handed over inside a plain function: urql's source is a thenable too, which the promise
-        // would adopt (subscribing to it, and resolving with its first result).
-        return variables(stop).then((values: Variables): Source<OperationResult> => {
-          const source = execute(values);
-          return (sink) => source(sink);
-        });
-      },
-      cursor: createLiveCursor(kind, since),
-      signal,
-      onLive,
-      onEnd: () => iterators.delete(iterator as LiveIterator<unknown>),
-    });
-    if (closed) iterator.fail(closedError());
-    else iterators.add(iterator as LiveIterator<unknown>);
-    return iterator;
-  }
-
+  const sender = new RequestSender(urql, options.retry, () => {
+    if (closed) throw closedError();
+  });
+  const request = sender.send.bind(sender);
+  const subscriptions = new LiveSubscriptions(urql);
   const client: SenpukiClient = {
     url,
     urql,
@@ -221,12 +143,12 @@ export function createSenpukiClient(options: SenpukiClientOptions): SenpukiClien
 
     executionUpdates(id, liveOptions = {}) {
       const variables = liveOptions.since === undefined ? { id } : { id, since: liveOptions.since };
-      return subscribe(ExecutionUpdatedSubscription, variables, 'version', liveOptions.since, liveOptions.signal);
+      return subscriptions.open(ExecutionUpdatedSubscription, { variables, kind: 'version', since: liveOptions.since, signal: liveOptions.signal });
     },
 
     taskUpdates(id, liveOptions = {}) {
       const variables = liveOptions.since === undefined ? { id } : { id, since: liveOptions.since };
-      return subscribe(TaskUpdatedSubscription, variables, 'version', liveOptions.since, liveOptions.signal);
+      return subscriptions.open(TaskUpdatedSubscription, { variables, kind: 'version', since: liveOptions.since, signal: liveOptions.signal });
     },
 
     async workers() {
@@ -235,7 +157,7 @@ export function createSenpukiClient(options: SenpukiClientOptions): SenpukiClien
 
     workersUpdates(liveOptions = {}) {
       // A whole list per event: nothing to resume from, and each event is news.
-      return subscribe(WorkersUpdatedSubscription, {}, 'changeSeq', undefined, liveOptions.signal);
+      return subscriptions.open(WorkersUpdatedSubscription, { variables: {}, kind: 'changeSeq', since: undefined, signal: liveOptions.signal });
     },
 
     executionsUpdates(filter, liveOptions = {}) {
@@ -249,18 +171,24 @@ export function createSenpukiClient(options: SenpukiClientOptions): SenpukiClien
         const { changeCursor } = await request('query', ChangeCursorQuery, {}, { retries: options.retryAttempts ?? Infinity, stop });
         return { ...base, since: changeCursor };
       };
-      return subscribe(ExecutionsUpdatedSubscription, since === undefined ? startNow : { ...base, since }, 'changeSeq', since, signal);
+      return subscriptions.open(ExecutionsUpdatedSubscription, { variables: since === undefined ? startNow : { ...base, since }, kind: 'changeSeq', since, signal });
     },
 
     executionTasksUpdates(executionId, liveOptions = {}) {
       const variables = liveOptions.since === undefined ? { executionId } : { executionId, since: liveOptions.since };
-      return subscribe(ExecutionTasksUpdatedSubscription, variables, 'taskChangeSeq', liveOptions.since, liveOptions.signal);
+      return subscriptions.open(ExecutionTasksUpdatedSubscription, { variables, kind: 'taskChangeSeq', since: liveOptions.since, signal: liveOptions.signal });
     },
 
     stream<T = unknown>(executionId: string, name: string, streamOptions: StreamOptions = {}) {
       const { after, signal, onLive } = streamOptions;
       const variables = after === undefined ? { executionId, name } : { executionId, name, after };
-      const events: LiveIterator<StreamEventPayload> = subscribe(ExecutionStreamSubscription, variables, 'streamSeq', after, signal, onLive);
+      const events: LiveIterator<StreamEventPayload> = subscriptions.open(ExecutionStreamSubscription, {
+        variables,
+        kind: 'streamSeq',
+        since: after,
+        signal,
+        onLive,
+      });
       return new StreamIterator<T>(events, after ?? 0);
     },
 
@@ -278,32 +206,14 @@ export function createSenpukiClient(options: SenpukiClientOptions): SenpukiClien
       return taskListUpdates(client, executionId, listOptions);
     },
 
-    async waitFor<TResult>(id: string, waitOptions: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<TResult> {
-      const { timeoutMs, signal } = waitOptions;
-      const controller = new AbortController();
-      const timeoutError = new SenpukiClientError('timeout', `Execution ${id} did not finish within ${timeoutMs} ms; it goes on: wait again or cancel it`, {
-        code: 'TIMEOUT',
-      });
-      const timer = timeoutMs === undefined ? undefined : setTimeout(() => controller.abort(timeoutError), timeoutMs);
-      const onAbort = () => controller.abort(signal?.reason);
-      if (signal?.aborted) onAbort();
-      signal?.addEventListener('abort', onAbort, { once: true });
-      try {
-        let last: Execution | undefined;
-        for await (const execution of client.executionUpdates(id, { signal: controller.signal })) last = execution;
-        if (!last?.terminal) throw new SenpukiClientError('network', `The subscription to execution ${id} ended before its terminal state`);
-        if (isUnsuccessful(last)) throw new ExecutionError(last);
-        return last.result as TResult;
-      } finally {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-      }
+    waitFor<TResult>(id: string, waitOptions: WaitForOptions = {}): Promise<TResult> {
+      return waitForExecution<TResult>(client, id, waitOptions);
     },
 
     close() {
       closing ??= (async () => {
         closed = true;
-        for (const iterator of [...iterators]) iterator.fail(closedError());
+        subscriptions.close(closedError());
         live.close();
         await transport.dispose();
       })();
@@ -311,13 +221,6 @@ export function createSenpukiClient(options: SenpukiClientOptions): SenpukiClien
     },
   };
   return client;
-}
-
-/** Network errors a query is sent again for (not an HTTP 4xx answer: that would come again). */
-/** A network failure, or a server whose database blinked: a query may be sent again. */
-function isRetryableNetworkError(error: CombinedError): boolean {
-  if (isUnavailable(error.graphQLErrors)) return true;
-  return error.graphQLErrors.length === 0 && error.networkError !== undefined && !isClientHttpError(error.response);
 }
 
 function notFound(message: string): SenpukiClientError {
@@ -334,4 +237,46 @@ function absoluteUrl(url: string): string {
       code: 'BAD_USER_INPUT',
     });
   }
+}
+
+/** Resolves with the execution's result once it completes; rejects with ExecutionError when it ends otherwise. */
+async function waitForExecution<TResult>(client: SenpukiClient, id: string, { timeoutMs, signal }: WaitForOptions): Promise<TResult> {
+  const controller = new AbortController();
+  const timeoutError = new SenpukiClientError('timeout', `Execution ${id} did not finish within ${timeoutMs} ms; it goes on: wait again or cancel it`, {
+    code: 'TIMEOUT',
+  });
+  const timer = timeoutMs === undefined ? undefined : setTimeout(() => controller.abort(timeoutError), timeoutMs);
+  const onAbort = () => controller.abort(signal?.reason);
+  if (signal?.aborted) onAbort();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    let last: Execution | undefined;
+    for await (const execution of client.executionUpdates(id, { signal: controller.signal })) last = execution;
+    if (!last?.terminal) throw new SenpukiClientError('network', `The subscription to execution ${id} ended before its terminal state`);
+    if (isUnsuccessful(last)) throw new ExecutionError(last);
+    return last.result as TResult;
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** The subscription transport: graphql-ws (default), or SSE over the same authorized fetch. */
+function createTransport(
+  options: SenpukiClientOptions,
+  url: string,
+  fetchWithToken: typeof fetch,
+  getToken: () => Promise<string | undefined>,
+): SubscriptionTransport {
+  if (options.transport === 'sse') return createSseTransport({ url, fetch: fetchWithToken });
+  return createWsTransport({
+    url: url.replace(/^http/, 'ws'),
+    webSocketImpl: options.webSocketImpl,
+    connectionParams: async () => {
+      const token = await getToken();
+      return token ? { authorization: bearer(token) } : {};
+    },
+    retry: options.retry,
+    retryAttempts: options.retryAttempts,
+  });
 }

@@ -1,5 +1,5 @@
 import { createClient, type Client as WsClient } from 'graphql-ws/client';
-import { retryDelayMs, type RetryOptions } from './backoff.js';
+import { reconnectDelayMs, type RetryOptions } from './backoff.js';
 import type { ConnectionEvent, SubscriptionTransport } from './transport.js';
 
 /** Socket reconnect attempts before subscriptions fail; a realtime view keeps trying. */
@@ -45,7 +45,7 @@ export function createWsTransport(options: WsTransportOptions): SubscriptionTran
     keepAlive: options.keepAliveMs ?? DEFAULT_WS_KEEP_ALIVE_MS,
     connectionParams: options.connectionParams,
     retryAttempts: options.retryAttempts ?? DEFAULT_WS_RETRY_ATTEMPTS,
-    retryWait: (retries) => new Promise((resolve) => setTimeout(resolve, retryDelayMs(retries, options.retry))),
+    retryWait: (retries) => new Promise((resolve) => setTimeout(resolve, reconnectDelayMs(retries + 1, options.retry))),
     shouldRetry: () => true,
     on: {
       connected: () => {

@@ -8,7 +8,7 @@
  * the same words and the stream goes on where it was, without repeating any.
  */
 import { NonRetryableError } from '../server/errors.js';
-import { abortableDelay } from '../server/engine/delay.js';
+import { abortableDelay } from '../server/support/timers.js';
 import { defineDurable } from '../server/engine/registry.js';
 
 const OPENINGS = ['Once upon a time', 'Long ago', 'In a quiet town by the sea', 'On the first cold morning of the year', 'Far beyond the hills'];

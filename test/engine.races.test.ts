@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { ValidationError } from '../server/errors.js';
-import { timeoutSignal } from '../server/engine/delay.js';
+import { timeoutSignal } from '../server/support/timers.js';
 import { Senpuki } from '../server/engine/senpuki.js';
 import { Store } from '../server/store/store.js';
 import { waitFor } from './helpers/conditions.js';

@@ -30,7 +30,7 @@ describe('MemoryBackend', () => {
     try {
       const taskId = randomUUID();
       const done = collect(notifications.subscribeToTask(taskId));
-      await waitFor(() => notifications.channelCount === 1, { message: 'the listener' });
+      await waitFor(() => notifications.subscribedChannelCount === 1, { message: 'the listener' });
       await notifications.notifyTaskUpdated(taskId, 'running');
       await notifications.notifyTaskCompleted(taskId);
       await notifications.notifyTaskUpdated(taskId, 'running');
@@ -38,7 +38,7 @@ describe('MemoryBackend', () => {
         { task_id: taskId, state: 'running' },
         { task_id: taskId, state: 'completed' },
       ]);
-      assert.equal(notifications.channelCount, 0);
+      assert.equal(notifications.subscribedChannelCount, 0);
     } finally {
       await notifications.close();
     }
@@ -50,7 +50,7 @@ describe('MemoryBackend', () => {
       try {
         const executionId = randomUUID();
         const done = collect(notifications.subscribeToExecution(executionId));
-        await waitFor(() => notifications.channelCount === 1, { message: 'the listener' });
+        await waitFor(() => notifications.subscribedChannelCount === 1, { message: 'the listener' });
         await notifications.notifyExecutionUpdated(randomUUID(), 'failed');
         await notifications.notifyExecutionUpdated(executionId, terminal);
         assert.deepEqual(await done, [{ execution_id: executionId, state: terminal }]);
@@ -65,7 +65,7 @@ describe('MemoryBackend', () => {
     try {
       const taskId = randomUUID();
       const done = collect(notifications.subscribeToTask(taskId));
-      await waitFor(() => notifications.channelCount === 1, { message: 'the listener' });
+      await waitFor(() => notifications.subscribedChannelCount === 1, { message: 'the listener' });
       await notifications.publish(`senpuki:task:${taskId}`, 'not json');
       await notifications.publish(`senpuki:task:${taskId}`, '{"task_id":"x"}');
       await notifications.notifyTaskUpdated(taskId, 'failed');
@@ -120,7 +120,7 @@ describe('MemoryBackend', () => {
     const notifications = new MemoryBackend();
     try {
       await assert.rejects(take(notifications.subscribeToTask(randomUUID(), { expiry: 0.05 }), 1), NotificationTimeoutError);
-      assert.equal(notifications.channelCount, 0);
+      assert.equal(notifications.subscribedChannelCount, 0);
     } finally {
       await notifications.close();
     }

@@ -331,6 +331,22 @@ describe('RedisBackend', () => {
     await assert.rejects(notifications.listen('senpuki:task:y', () => {}), /closed/);
   });
 
+  test('a backend that first listens while Redis is down tells its connection listeners of the outage and of its end', async (t) => {
+    if (!(await hasRedisServerBinary())) return void t.skip('redis-server binary not found');
+    const server = await startRedisServer();
+    t.after(() => server.stop());
+    await server.kill();
+    const notifications = backend(t, server.url);
+    const events: boolean[] = [];
+    notifications.addConnectionListener((connected) => events.push(connected));
+    await assert.rejects(notifications.listen(`senpuki:task:${randomUUID()}`, () => {}), 'listen fails while Redis is down');
+    await waitFor(() => events.includes(false), { message: 'the outage to be told' });
+    await server.restart();
+    await waitFor(() => events.at(-1) === true, { message: 'its end to be told', timeoutMs: 15_000 });
+    assert.deepEqual(events, [false, true], 'each once, however many reconnect attempts failed meanwhile');
+    assert.equal(notifications.connected, true);
+  });
+
   test('a subscription survives Redis being killed and restarted: ioredis re-subscribes it', async (t) => {
     if (!(await requireRedis(t))) return;
     if (!(await hasRedisServerBinary())) return void t.skip('redis-server binary not found');

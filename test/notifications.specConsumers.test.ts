@@ -26,11 +26,11 @@ describe('the notification layer as consumers written to the spec see it', () =>
     try {
       const iterator = notifications.subscribeToTask(randomUUID())[Symbol.asyncIterator]();
       const parked = iterator.next();
-      await waitFor(() => notifications.channelCount === 1, { message: 'the channel to be subscribed' });
+      await waitFor(() => notifications.subscribedChannelCount === 1, { message: 'the channel to be subscribed' });
       const returned = await iterator.return!();
       assert.deepEqual(returned, { done: true, value: undefined });
       assert.deepEqual(await parked, { done: true, value: undefined }, 'the parked next() ends too');
-      assert.equal(notifications.channelCount, 0, 'the channel is unsubscribed');
+      assert.equal(notifications.subscribedChannelCount, 0, 'the channel is unsubscribed');
     } finally {
       await notifications.close();
     }
@@ -53,7 +53,7 @@ describe('the notification layer as consumers written to the spec see it', () =>
       const executionStream = (async () => {
         for await (const message of notifications.subscribeToExecution(id)) executionMessages.push(message);
       })();
-      await waitFor(() => notifications.channelCount >= 2, { message: 'both streams to listen' });
+      await waitFor(() => notifications.subscribedChannelCount >= 2, { message: 'both streams to listen' });
       await senpuki.cancel(id);
       await Promise.all([taskStream, executionStream]);
       assert.deepEqual(taskMessages.at(-1), { task_id: signalWait.id, state: 'failed' });
@@ -95,5 +95,40 @@ describe('the notification layer as consumers written to the spec see it', () =>
     await senpuki.close();
     await assert.rejects(store.db.query('SELECT 1'), 'the store is closed');
     await inner.close();
+  });
+
+  it('an engine on a spec-only backend announces through its five methods, and waits are pushed by its streams', async () => {
+    const inner = new MemoryBackend();
+    const sent: string[] = [];
+    const backend = specOnlyBackend(inner, {
+      notifyTaskCompleted: (taskId) => (sent.push(`task ${taskId} completed`), inner.notifyTaskCompleted(taskId)),
+      notifyTaskUpdated: (taskId, state) => (sent.push(`task ${taskId} ${state}`), inner.notifyTaskUpdated(taskId, state)),
+      notifyExecutionUpdated: (executionId, state) => (sent.push(`execution ${executionId} ${state}`), inner.notifyExecutionUpdated(executionId, state)),
+    });
+    const store = await Store.embedded({ dataDir: 'memory://' });
+    // Polling slower than the test's whole budget: only a pushed message can end the wait in time.
+    const senpuki = new Senpuki({ store, notifications: backend, pollMinIntervalMs: 60_000, pollMaxIntervalMs: 60_000 });
+    try {
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      senpuki.durable('gated', async () => {
+        await gate;
+        return 'done';
+      });
+      await senpuki.serve({ concurrency: 1 });
+      const id = await senpuki.dispatch('gated', []);
+      await waitFor(async () => (await senpuki.stateOf(id)).state === 'running', { message: 'the execution to start' });
+      const waiting = senpuki.waitFor(id, { timeoutMs: 10_000 });
+      await waitFor(() => inner.subscribedChannelCount > 0, { message: 'the wait to subscribe through subscribeToExecution' });
+      release();
+      assert.equal(await waiting, 'done');
+      const [root] = await senpuki.listTasks(id);
+      assert.ok(sent.includes(`task ${root!.id} completed`), `the task's completion went through notifyTaskCompleted: ${sent.join('; ')}`);
+      assert.ok(sent.includes(`execution ${id} completed`), `the execution's went through notifyExecutionUpdated: ${sent.join('; ')}`);
+      assert.ok(sent.every((line) => /^(task|execution) [0-9a-f-]{36} [a-z_]+$/.test(line)), 'only the spec\'s channels reach a spec-only backend');
+    } finally {
+      await senpuki.close();
+      await inner.close();
+    }
   });
 });

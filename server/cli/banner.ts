@@ -1,4 +1,3 @@
-import { RedisBackend } from '../notifications/redisBackend.js';
 import { DEFAULT_DATA_DIR } from '../store/embeddedDb.js';
 import { DEFAULT_SENPUKI_URL } from './commands/remote.js';
 import type { Running } from './runServe.js';
@@ -9,7 +8,7 @@ export function banner(running: Running, dataDir: string = DEFAULT_DATA_DIR): st
   const store =
     senpuki.store.kind === 'pglite'
       ? `embedded store in ${dataDir}`
-      : `Postgres, ${senpuki.notifications instanceof RedisBackend ? 'Redis' : 'LISTEN/NOTIFY'} notifications`;
+      : `Postgres, ${senpuki.notifications.kind === 'redis' ? 'Redis' : 'LISTEN/NOTIFY'} notifications`;
   const lines = [
     '',
     `  Senpuki is running (${store}, ${worker ? `worker with ${worker.health().freeSlots} slots` : 'no worker'})`,

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Senpuki } from '../engine/senpuki.js';
 import type { Worker } from '../engine/worker.js';
 import { graphiqlEnabled, serverConfigFromEnv, type ServerConfig } from '../http/config.js';
-import { createEngine } from '../http/createEngine.js';
+import { createEngine } from '../engine/createEngine.js';
 import { startServer, type SenpukiServer } from '../http/startServer.js';
 import { startMetricsServer, type MetricsServer } from '../http/metricsServer.js';
 import { useDashboard } from '../http/useDashboard.js';

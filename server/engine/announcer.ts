@@ -1,13 +1,5 @@
-import {
-  WORKER_WAKE_CHANNEL,
-  executionChannel,
-  hasChannelListener,
-  specTaskState,
-  taskChannel,
-  type ChannelListener,
-  type ChannelMessage,
-  type NotificationBackend,
-} from '../notifications/backend.js';
+import { WORKER_WAKE_CHANNEL, executionChannel, specTaskState, taskChannel, type ChannelMessage } from '../notifications/backend.js';
+import type { EngineBackend } from '../notifications/engineBackend.js';
 import type { Changes } from '../store/store.js';
 import { encodeMessage } from '../notifications/channelBackend.js';
 
@@ -34,7 +26,7 @@ export class Announcer {
   private flushed: Promise<void> | undefined;
 
   constructor(
-    private readonly notifications: NotificationBackend | undefined,
+    private readonly notifications: EngineBackend | undefined,
     /** In-process hook (the local worker's wake-up), called even without a backend. */
     private readonly onWake: (queue: string) => void = () => {},
   ) {}
@@ -45,33 +37,18 @@ export class Announcer {
     for (const queue of wakeQueues) this.onWake(queue);
     const backend = this.notifications;
     if (!backend) return;
-    if (hasChannelListener(backend) && backend.publishMany) return this.enqueue(backend, messagesOf(changes, wakeQueues));
-    const sends: Promise<void>[] = [];
-    for (const task of changes.tasks) {
-      sends.push(
-        task.state === 'completed' ? backend.notifyTaskCompleted(task.id) : backend.notifyTaskUpdated(task.id, specTaskState(task.state)),
-      );
-    }
-    for (const execution of changes.executions) {
-      sends.push(backend.notifyExecutionUpdated(execution.id, execution.state));
-    }
-    if (hasChannelListener(backend)) {
-      // Ours beyond the spec's (which went through its methods above).
-      const ours = messagesOf(changes, wakeQueues).slice(changes.tasks.length + changes.executions.length);
-      for (const { channel, payload } of ours) sends.push(backend.publish(channel, payload));
-    }
-    await Promise.allSettled(sends);
+    return this.enqueue(backend, messagesOf(changes, wakeQueues));
   }
 
   /** Resolves once this turn's messages were handed to the backend. */
-  private enqueue(backend: ChannelListener, messages: ChannelMessage[]): Promise<void> {
+  private enqueue(backend: EngineBackend, messages: ChannelMessage[]): Promise<void> {
     this.pending.push(...messages);
     this.flushed ??= new Promise<void>((resolve) =>
       setImmediate(() => {
         const batch = this.pending;
         this.pending = [];
         this.flushed = undefined;
-        void backend.publishMany!(batch).finally(resolve);
+        void backend.publishMany(batch).finally(resolve);
       }),
     );
     return this.flushed;

@@ -5,7 +5,7 @@ import type { ChangeFeed } from '../realtime/changeFeed.js';
 import type { LocalCompletions } from './localCompletions.js';
 import type { NewChild, Store } from '../store/store.js';
 import type { Announcer } from './announcer.js';
-import { abortableDelay } from './delay.js';
+import { abortableDelay } from '../support/timers.js';
 import { ProgressWriter } from './progressWriter.js';
 import type { StreamAnnouncer } from './streamAnnouncer.js';
 import { streamLimitsOf, type StreamLimits } from './streamLimits.js';

@@ -2,12 +2,12 @@ import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import type { DeadLetterFilter, Store } from '../store/store.js';
 import type { Announcer } from './announcer.js';
 import type { DeadLetterRecord } from './types.js';
-import { assertUuid, describe } from './validation.js';
+import { assertUuid, checkListLimit, describe } from './validation.js';
 
 export const DEFAULT_DEAD_LETTER_PAGE_SIZE = 50;
 
 export interface DeadLetterListOptions extends DeadLetterFilter {
-  /** Page size, 1-1000 (default 50). */
+  /** Page size, 1 to MAX_LIST_PAGE_SIZE (default 50). */
   limit?: number;
   /** Rows to skip (newest first). */
   offset?: number;
@@ -16,7 +16,7 @@ export interface DeadLetterListOptions extends DeadLetterFilter {
 /** A page of dead letters, newest first. */
 export async function listDeadLetters(store: Store, options: DeadLetterListOptions = {}): Promise<DeadLetterRecord[]> {
   const { limit = DEFAULT_DEAD_LETTER_PAGE_SIZE, offset = 0, ...filter } = options;
-  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ValidationError(`limit must be an integer from 1 to 1000; got ${describe(limit)}`);
+  checkListLimit(limit);
   if (!Number.isInteger(offset) || offset < 0) throw new ValidationError(`offset must be an integer of at least 0; got ${describe(offset)}`);
   if (filter.executionId !== undefined) assertUuid(filter.executionId, 'executionId');
   return store.listDeadLetters(limit, offset, filter);

@@ -1,5 +1,6 @@
 import type { AbortCause } from '../errors.js';
-import { executionChannel, hasChannelListener, type ChannelListener, type NotificationBackend } from '../notifications/backend.js';
+import { executionChannel } from '../notifications/backend.js';
+import type { EngineBackend } from '../notifications/engineBackend.js';
 import type { ExecutionState } from './types.js';
 
 /** Execution states that end the tasks still running for it, and why. */
@@ -35,7 +36,7 @@ export class ExecutionWatchers {
   private readonly listeners = new Map<string, Watch>();
 
   constructor(
-    private readonly backend: NotificationBackend | undefined,
+    private readonly backend: EngineBackend | undefined,
     private readonly onAborting: (executionId: string, cause: AbortCause) => void,
     private readonly readState: (executionId: string) => Promise<ExecutionState | undefined> = async () => undefined,
     private readonly delayMs = DEFAULT_CANCEL_WATCH_DELAY_MS,
@@ -49,13 +50,13 @@ export class ExecutionWatchers {
     }
     const entry: Watch = { count: 1 };
     this.listeners.set(executionId, entry);
-    if (!hasChannelListener(this.backend)) return;
+    if (!this.backend) return;
     entry.timer = setTimeout(() => this.listen(executionId, entry), this.delayMs);
     entry.timer.unref();
   }
 
   private listen(executionId: string, entry: Watch): void {
-    const backend = this.backend as NotificationBackend & ChannelListener;
+    const backend = this.backend!;
     const check = (state: ExecutionState | undefined) => {
       const cause = state && ABORTING_STATES[state];
       if (cause && this.listeners.get(executionId) === entry) this.onAborting(executionId, cause);

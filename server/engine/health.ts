@@ -1,7 +1,7 @@
-import type { NotificationBackend } from '../notifications/backend.js';
-import { isConnected } from '../realtime/channelWatch.js';
+import type { EngineBackend } from '../notifications/engineBackend.js';
 import type { Store } from '../store/store.js';
 import type { Worker, WorkerHealth } from './worker.js';
+import { rejectAfter } from '../support/timers.js';
 
 /** How long `health()` waits for the store to answer before calling it down. */
 export const DEFAULT_HEALTH_TIMEOUT_MS = 2000;
@@ -26,28 +26,19 @@ export interface SenpukiHealth {
 export async function checkHealth(
   store: Store,
   workers: Iterable<Worker>,
-  notifications: NotificationBackend,
+  notifications: EngineBackend,
   timeoutMs = DEFAULT_HEALTH_TIMEOUT_MS,
 ): Promise<SenpukiHealth> {
   const startedAt = performance.now();
   let error: string | undefined;
-  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
-      store.ping(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-        timer.unref();
-      }),
-    ]);
+    await rejectAfter(store.ping(), timeoutMs, `no answer within ${timeoutMs} ms`);
   } catch (caught) {
     error = caught instanceof Error ? caught.message : String(caught);
-  } finally {
-    clearTimeout(timer);
   }
   const latencyMs = Math.round(performance.now() - startedAt);
   const states = [...workers].map((worker) => worker.health());
-  const backend = { backend: (notifications as { kind?: string }).kind ?? 'custom', connected: isConnected(notifications) };
+  const backend = { backend: notifications.kind, connected: notifications.connected };
   const status = error !== undefined ? 'down' : states.every((worker) => worker.state === 'ready') && backend.connected ? 'ok' : 'degraded';
   return { status, store: error === undefined ? { ok: true, latencyMs } : { ok: false, latencyMs, error }, notifications: backend, workers: states };
 }

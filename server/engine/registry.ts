@@ -2,10 +2,10 @@ import { ValidationError, NotFoundError } from '../errors.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.js';
 import type { Context } from './context.js';
 import type { Duration, Json } from './types.js';
-import { checkName, describe, toMs } from './validation.js';
+import { MAX_NAME_LENGTH, checkName, describe, toMs } from './validation.js';
 
 export const DEFAULT_QUEUE = 'default';
-const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:\-/]{0,199}$/;
+const NAME = new RegExp(`^[A-Za-z0-9_][A-Za-z0-9_.:\\-/]{0,${MAX_NAME_LENGTH - 1}}$`);
 
 /** Options of `senpuki.durable(name, fn, options)`. Delays accept durations (`'5s'`) or milliseconds. */
 export interface DurableOptions {
@@ -54,7 +54,7 @@ export function defineDurable<A extends unknown[], R>(
 ): DurableFunction<A, R> {
   if (typeof name !== 'string' || !NAME.test(name)) {
     throw new ValidationError(
-      `A durable function name must be 1-200 letters, digits or _ . : - /, starting with a letter, digit or _; got ${describe(name)}`,
+      `A durable function name must be 1-${MAX_NAME_LENGTH} letters, digits or _ . : - /, starting with a letter, digit or _; got ${describe(name)}`,
     );
   }
   if (typeof body !== 'function') throw new ValidationError(`durable("${name}", fn): fn must be a function`);
@@ -100,7 +100,7 @@ function checkCacheTtl(name: string, cache: unknown): number {
 
 export function checkQueue(queue: unknown): string {
   if (typeof queue !== 'string' || !NAME.test(queue)) {
-    throw new ValidationError(`A queue name must be 1-200 letters, digits or _ . : - /; got ${describe(queue)}`);
+    throw new ValidationError(`A queue name must be 1-${MAX_NAME_LENGTH} letters, digits or _ . : - /; got ${describe(queue)}`);
   }
   return queue;
 }

@@ -1,4 +1,5 @@
 import { NonRetryableError } from '../errors.js';
+import { backoffDelayMs } from '../../client/backoff.js';
 
 /** How a task is retried after it throws. Attempts count the first run: maxAttempts 1 = no retry. */
 export interface RetryPolicy {
@@ -31,9 +32,7 @@ export function isRetryable(policy: RetryPolicy, error: unknown, attempt: number
   return policy.retryOn === undefined || policy.retryOn.includes(name);
 }
 
-/** Delay before attempt `attempt + 1`: initial × factor^(attempt-1), capped, then jittered. */
-export function retryDelayMs(policy: RetryPolicy, attempt: number, random: () => number = Math.random): number {
-  const base = Math.min(policy.maxDelayMs, policy.initialDelayMs * policy.backoffFactor ** (attempt - 1));
-  const spread = base * policy.jitter * (random() * 2 - 1);
-  return Math.max(0, Math.round(Math.min(policy.maxDelayMs, base + spread)));
+/** Delay before attempt `attempt + 1`: initial × factor^(attempt-1), capped, then jittered by ±jitter. */
+export function taskRetryDelayMs(policy: RetryPolicy, attempt: number, random: () => number = Math.random): number {
+  return backoffDelayMs(attempt, { ...policy, factor: policy.backoffFactor, spread: 'around' }, random);
 }

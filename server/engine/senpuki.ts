@@ -1,7 +1,7 @@
 import { pino, type Logger } from 'pino';
 import { ExecutionError, NotFoundError, ValidationError, WaitTimeoutError } from '../errors.js';
 import type { NotificationBackend } from '../notifications/backend.js';
-import type { ChannelBackend } from '../notifications/channelBackend.js';
+import { engineBackendOf, type EngineBackend } from '../notifications/engineBackend.js';
 import { MemoryBackend } from '../notifications/memoryBackend.js';
 import { PostgresNotifyBackend, type PostgresNotifyBackendOptions } from '../notifications/postgresNotifyBackend.js';
 import { RedisBackend, type RedisBackendOptions } from '../notifications/redisBackend.js';
@@ -10,7 +10,7 @@ import type { PostgresDbOptions } from '../store/db.js';
 import type { EmbeddedDbOptions } from '../store/embeddedDb.js';
 import { StreamFeed } from '../realtime/streamFeed.js';
 import { ChangeFeed, DEFAULT_POLL_BACKOFF_FACTOR, DEFAULT_POLL_MAX_INTERVAL_MS, DEFAULT_POLL_MIN_INTERVAL_MS, type PollOptions } from '../realtime/changeFeed.js';
-import { Store, type Changes, type ExecutionCursor, type ExecutionFilter } from '../store/store.js';
+import { Store, type Changes, type ExactExecutionCursor, type ExecutionCursor, type ExecutionFilter, type ExecutionPageRow } from '../store/store.js';
 import { Announcer } from './announcer.js';
 import { LocalCompletions } from './localCompletions.js';
 import { toNewExecution, toNewExecutions, type DispatchItem, type DispatchOptions } from './dispatchInput.js';
@@ -35,9 +35,9 @@ import type { DeadLetterRecord, Duration, ExecutionRecord, Json, StreamChunk, St
 import { unservedReason } from './workerCoverage.js';
 import { EngineEventHub, type EngineEvents } from './events.js';
 import { SpanKind, inSpan, traceCarrier } from './tracing.js';
-import { assertUuid, describe, toMs } from './validation.js';
+import { assertUuid, checkListLimit, describe, toMs } from './validation.js';
 import { Worker, type TakenDispatch, type WorkerOptions } from './worker.js';
-import { timeoutSignal } from './delay.js';
+import { timeoutSignal } from '../support/timers.js';
 
 export const DEFAULT_MAX_ARGS_BYTES = 1024 * 1024;
 /** How long `workers()` serves the list it read last. */
@@ -94,7 +94,8 @@ export class Senpuki {
   };
 
   readonly store: Store;
-  readonly notifications: NotificationBackend;
+  /** The notification backend, as the engine uses it (a user's own backend behind an adapter). */
+  readonly notifications: EngineBackend;
   readonly feed: ChangeFeed;
   /** Readers of streams (`readStream`, GraphQL `executionStream`). */
   readonly streamFeed: StreamFeed;
@@ -117,7 +118,7 @@ export class Senpuki {
       throw new ValidationError('new Senpuki({ store }) needs a store: await Store.embedded(), Store.postgres(url) or Senpuki.backends.PostgresBackend(url)');
     }
     this.store = store;
-    this.notifications = options.notifications ?? options.notificationBackend ?? new MemoryBackend();
+    this.notifications = engineBackendOf(options.notifications ?? options.notificationBackend ?? new MemoryBackend());
     this.logger = options.logger ?? pino({ name: 'senpuki', level: process.env.SENPUKI_LOG_LEVEL ?? 'warn' });
     this.poll = {
       pollMinIntervalMs: options.pollMinIntervalMs ?? DEFAULT_POLL_MIN_INTERVAL_MS,
@@ -130,7 +131,7 @@ export class Senpuki {
     // Our workers hear wake-ups on the backend; the in-process call saves them the round trip. On
     // the in-process backend the message itself arrives at once, and a second nudge would only
     // cost an empty claim (on the embedded store, one that holds the event loop).
-    const wakesInProcess = this.notifications instanceof MemoryBackend;
+    const wakesInProcess = this.notifications.scope === 'process';
     this.announcer = new Announcer(this.notifications, (queue) => {
       if (wakesInProcess) return;
       for (const worker of this.workers) worker.nudge(queue);
@@ -140,7 +141,7 @@ export class Senpuki {
     this.streamFeed = new StreamFeed({ store, notifications: this.notifications, pushReachesAllWriters: this.pushReachesAllWriters, ...this.poll });
     // Messages are lost while the backend is down: when it drops, feeds re-read and switch to fast
     // polling; when it is back, every watched row is re-read and workers look for work.
-    (this.notifications as Partial<ChannelBackend>).addConnectionListener?.call(this.notifications, () => {
+    this.notifications.addConnectionListener(() => {
       this.feed.nudgeAll();
       for (const worker of this.workers) worker.nudge();
     });
@@ -151,8 +152,7 @@ export class Senpuki {
    * or in-process notifications over the embedded store (which one process holds).
    */
   get pushReachesAllWriters(): boolean {
-    const scope = (this.notifications as { scope?: string }).scope;
-    return scope !== 'process' || this.store.kind === 'pglite';
+    return this.notifications.scope !== 'process' || this.store.kind === 'pglite';
   }
 
   /** The polling intervals this instance's feeds use (list subscriptions follow them too). */
@@ -306,9 +306,12 @@ export class Senpuki {
   }
 
   listExecutions(filter: ExecutionFilter = {}, options: ListOptions = {}): Promise<ExecutionRecord[]> {
-    const limit = options.limit ?? 50;
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ValidationError(`limit must be an integer from 1 to 1000; got ${describe(limit)}`);
-    return this.store.listExecutions(filter, limit, options.after);
+    return this.store.listExecutions(filter, checkListLimit(options.limit ?? 50), options.after);
+  }
+
+  /** A page of executions, newest first, each with the exact cursor that continues after it (for GraphQL connections). */
+  pageExecutions(filter: ExecutionFilter, limit: number, after?: ExactExecutionCursor): Promise<ExecutionPageRow[]> {
+    return this.store.pageExecutions(filter, checkListLimit(limit), after);
   }
 
   countExecutions(filter: ExecutionFilter = {}): Promise<number> {
@@ -338,9 +341,10 @@ export class Senpuki {
   }
 
   /** The streams of an execution (names, lengths, whether closed), oldest first; NotFoundError for an unknown execution. */
-  async listStreams(executionId: string): Promise<StreamInfo[]> {
-    await this.stateOf(executionId);
-    return this.store.listStreams(executionId);
+  async listStreams(execution: string | ExecutionRecord): Promise<StreamInfo[]> {
+    // A record was read already: it exists.
+    if (typeof execution === 'string') await this.stateOf(execution);
+    return this.store.listStreams(typeof execution === 'string' ? execution : execution.id);
   }
 
   /** Stream `name` of an execution after `after`: the backlog, then each chunk as written; ends once it is closed (see streamReader.ts). */
@@ -439,7 +443,7 @@ export class Senpuki {
     this.closing ??= (async () => {
       try {
         await Promise.all([...this.workers].map((worker) => worker.stop()));
-        await this.notifications.close?.();
+        await this.notifications.close();
       } finally {
         await this.store.close();
       }

@@ -1,4 +1,4 @@
-import { hasChannelListener, type NotificationBackend } from '../notifications/backend.js';
+import type { EngineBackend } from '../notifications/engineBackend.js';
 
 /**
  * Not in the spec: chunks of a stream of this execution were committed (or it was closed).
@@ -18,13 +18,12 @@ export function streamOfMessage(payload: string): string | undefined {
   }
 }
 
-/** Publishes stream hints on a backend that has raw channels; never throws (publish errors are the backend's to swallow). */
+/** Publishes stream hints; never throws (publish errors are the backend's to swallow). */
 export class StreamAnnouncer {
-  constructor(private readonly notifications: NotificationBackend | undefined) {}
+  constructor(private readonly notifications: EngineBackend | undefined) {}
 
   announce(executionId: string, name: string, seq: number): void {
     const backend = this.notifications;
-    if (!hasChannelListener(backend)) return; // A spec-only backend: readers poll.
-    void backend.publish(streamsChannel(executionId), JSON.stringify({ execution_id: executionId, name, seq })).catch(() => {});
+    void backend?.publish(streamsChannel(executionId), JSON.stringify({ execution_id: executionId, name, seq })).catch(() => {});
   }
 }

@@ -7,7 +7,7 @@ import type { TaskRunOutcome } from './events.js';
 import { SpanKind, contextOf, failSpan, inSpan } from './tracing.js';
 import { argsHash } from './resultCache.js';
 import { isTransientStoreError, retryTransient } from '../store/transientErrors.js';
-import { isRetryable, retryDelayMs } from './retry.js';
+import { isRetryable, taskRetryDelayMs } from './retry.js';
 import type { Semaphore } from './semaphore.js';
 import type { TaskSettler } from './taskSettler.js';
 import { toJson } from './validation.js';
@@ -190,7 +190,7 @@ async function execute(
     const stored = toStoredError(error);
     outcome =
       definition && !signal.aborted && isRetryable(definition.retry, error, task.attempt)
-        ? { kind: 'retry', error: stored, delayMs: retryDelayMs(definition.retry, task.attempt) }
+        ? { kind: 'retry', error: stored, delayMs: taskRetryDelayMs(definition.retry, task.attempt) }
         : { kind: 'failed', error: stored };
   }
   // Whatever the function did after its signal was aborted, the abort decides: a task taken over

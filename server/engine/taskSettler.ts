@@ -1,6 +1,6 @@
 import type { Changes, SettleInput, Store } from '../store/store.js';
 import { isTransientStoreError } from '../store/transientErrors.js';
-import { yieldToEventLoop } from './delay.js';
+import { yieldToEventLoop } from '../support/timers.js';
 
 /** Most outcomes written by one statement; more wait for the next. */
 export const DEFAULT_SETTLE_BATCH_SIZE = 100;

@@ -13,6 +13,17 @@ export function assertUuid(id: unknown, what: string): asserts id is string {
 
 /** Longest name accepted anywhere (functions, queues, tags, signals, counters). */
 export const MAX_NAME_LENGTH = 200;
+/** Largest page the engine's list calls return. */
+export const MAX_LIST_PAGE_SIZE = 1000;
+/** Checks the page size of an engine list call. */
+export function checkListLimit(limit: number): number {
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_PAGE_SIZE) {
+    throw new ValidationError(`limit must be an integer from 1 to ${MAX_LIST_PAGE_SIZE}; got ${describe(limit)}`);
+  }
+  return limit;
+}
+/** Largest page of a GraphQL list (and so of the CLI's tables, which read through it). */
+export const MAX_GRAPHQL_PAGE_SIZE = 200;
 /** Deepest nesting of arrays and objects in arguments, results, payloads and state. */
 export const MAX_JSON_DEPTH = 64;
 

@@ -18,11 +18,12 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { TaskAbortedError, type AbortCause } from '../errors.js';
-import { WORKER_WAKE_CHANNEL, hasChannelListener, type NotificationBackend } from '../notifications/backend.js';
+import { WORKER_WAKE_CHANNEL } from '../notifications/backend.js';
+import type { EngineBackend } from '../notifications/engineBackend.js';
 import type { TaskRuntime } from './context.js';
 import { ABORTING_STATES, ExecutionWatchers } from './executionWatchers.js';
 import { RetentionRunner, toRetentionPolicy, type RetentionOptions } from './retention.js';
-import { delay, delayOrWake, yieldToEventLoop } from './delay.js';
+import { delay, delayOrWake, settleWithin, yieldToEventLoop } from '../support/timers.js';
 import { Semaphore } from './semaphore.js';
 import type { EngineEventHub } from './events.js';
 import { runTask, type RunningTask } from './taskRunner.js';
@@ -86,7 +87,7 @@ export interface WorkerHealth {
 export interface WorkerDeps {
   runtime: Omit<TaskRuntime, 'suspend' | 'workerId'>;
   events: EngineEventHub;
-  notifications: NotificationBackend | undefined;
+  notifications: EngineBackend | undefined;
   pushReachesAllWriters: boolean;
   poll: PollOptions;
   logger: Logger;
@@ -207,7 +208,7 @@ export class Worker {
   /** Subscribes to dispatch wake-ups; while that fails, the loop polls and retries the subscription. */
   private async listenForWakeUps(): Promise<void> {
     const backend = this.deps.notifications;
-    if (!hasChannelListener(backend) || this.isStopping()) return;
+    if (!backend || this.isStopping()) return;
     try {
       const stop = await backend.listen(WORKER_WAKE_CHANNEL, (queue) => this.nudge(queue));
       if (this.isStopping()) return stop();
@@ -297,11 +298,11 @@ export class Worker {
     for (const task of this.running.values()) if (task.suspended) this.abort(task, 'shutdown');
     const deadline = Date.now() + drainTimeoutMs;
     while (this.running.size > 0 && Date.now() < deadline) {
-      await Promise.race([...[...this.running.values()].map((task) => task.done), delay(Math.min(200, drainTimeoutMs))]);
+      await settleWithin(Promise.race([...this.running.values()].map((task) => task.done)), Math.min(200, drainTimeoutMs));
       for (const task of this.running.values()) if (task.suspended) this.abort(task, 'shutdown');
     }
     for (const task of this.running.values()) this.abort(task, 'shutdown');
-    await Promise.race([Promise.allSettled([...this.running.values()].map((task) => task.done)), delay(5000)]);
+    await settleWithin(Promise.allSettled([...this.running.values()].map((task) => task.done)), 5000);
     this.stopped.abort();
     for (const timer of this.timers) clearInterval(timer);
     // A tick under way finishes before the caller may close the store under it.

@@ -1,7 +1,7 @@
 import type { Plugin } from 'graphql-yoga';
 import type { Logger } from 'pino';
-import type { DurableFunction } from '../engine/registry.js';
-import type { Senpuki, SenpukiOptions } from '../engine/senpuki.js';
+import type { EngineConfig } from '../engine/createEngine.js';
+import type { Senpuki } from '../engine/senpuki.js';
 import { ValidationError } from '../errors.js';
 import type { EngineMetricsOptions } from './engineMetrics.js';
 import { isLoopbackName } from './originPolicy.js';
@@ -41,19 +41,6 @@ export interface ServerLimits {
   maxArgsBytes?: number;
   /** Open subscriptions of one graphql-ws connection, and of one client (credential and address) over SSE. */
   maxSubscriptionsPerConnection?: number;
-}
-
-/** How the server builds its own engine when it is not handed one. */
-export interface EngineConfig {
-  /** postgres:// URL; without one, the embedded PGlite store in `dataDir`. */
-  databaseUrl?: string;
-  dataDir?: string;
-  /** redis:// URL (any form RedisBackend accepts); without one, in-process notifications. */
-  redisUrl?: string;
-  /** Durable functions to register. */
-  functions?: DurableFunction[];
-  /** Polling, args size and logger options of the engine. */
-  options?: Omit<SenpukiOptions, 'store' | 'backend' | 'notifications' | 'notificationBackend'>;
 }
 
 export interface ServerConfig {

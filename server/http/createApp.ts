@@ -40,6 +40,7 @@ import { registerEngineMetrics } from './engineMetrics.js';
 import { createMetricsRegistry, useMetrics } from './useMetrics.js';
 import { useQueryLimits } from './useQueryLimits.js';
 import { useRequestSizeLimit } from './useRequestSizeLimit.js';
+import { settleWithin } from '../support/timers.js';
 
 /** Open subscriptions, and the switch that ends them all at shutdown. */
 class LiveTracker implements LiveContext {
@@ -89,12 +90,7 @@ class LiveTracker implements LiveContext {
   async shutdown(timeoutMs = 0): Promise<void> {
     this.controller.abort(new Error('server shutting down'));
     if (this.count > 0 && timeoutMs > 0) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        new Promise<void>((resolve) => this.idle.push(resolve)),
-        new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
-      ]);
-      clearTimeout(timer);
+      await settleWithin(new Promise<void>((resolve) => this.idle.push(resolve)), timeoutMs);
     }
     // One macrotask turn, so the transports send their `complete` before sockets close.
     await new Promise((resolve) => setImmediate(resolve));
@@ -169,10 +165,7 @@ export function createGraphQLApp(config: GraphQLAppConfig): GraphQLApp {
     sources: {
       subscriptionsByKind: () => live.byKind,
       wsConnections: () => ws?.connectionCount ?? 0,
-      notificationChannels: () => {
-        const backend = senpuki.notifications as { subscribedChannelCount?: number; channelCount?: number };
-        return backend.subscribedChannelCount ?? backend.channelCount;
-      },
+      notificationChannels: () => senpuki.notifications.subscribedChannelCount,
     },
   });
   const stopEngineMetrics = registerEngineMetrics(metrics, senpuki, config.engineMetrics);

@@ -2,13 +2,12 @@
  * A worker process's own /metrics and /healthz (`senpuki worker --metrics-port`): a worker has
  * no GraphQL server, but an operator scrapes and probes it like one.
  */
-import { once } from 'node:events';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { Senpuki } from '../engine/senpuki.js';
 import { DEFAULT_HEALTH_PATH, DEFAULT_METRICS_PATH } from './config.js';
 import { registerEngineMetrics, type EngineMetricsOptions } from './engineMetrics.js';
+import { listen } from './listen.js';
 
 export interface MetricsServerOptions {
   senpuki: Senpuki;
@@ -47,17 +46,16 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
     );
   });
   const host = options.host ?? '127.0.0.1';
-  server.listen(options.port, host);
+  let url: string;
   try {
-    await Promise.race([once(server, 'listening'), once(server, 'error').then(([error]) => Promise.reject(error))]);
+    url = await listen(server, options.port, host);
   } catch (error) {
     stopMetrics();
     throw error;
   }
-  const { port } = server.address() as AddressInfo;
   let closing: Promise<void> | undefined;
   return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url,
     close() {
       closing ??= new Promise<void>((resolve) => {
         stopMetrics();

@@ -1,10 +1,9 @@
-import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Senpuki } from '../engine/senpuki.js';
 import { DEFAULT_CLOSE_GRACE_MS, DEFAULT_HOST, DEFAULT_PORT, isLoopbackHost, type ServerConfig } from './config.js';
 import { createGraphQLApp, type GraphQLApp } from './createApp.js';
-import { createEngine } from './createEngine.js';
+import { createEngine } from '../engine/createEngine.js';
+import { listen } from './listen.js';
 
 /** A running server. */
 export interface SenpukiServer {
@@ -38,10 +37,7 @@ export async function startServer(config: ServerConfig = {}): Promise<SenpukiSer
     server = createServer(app.yoga);
     const ws = app.attach(server);
     const host = config.host ?? DEFAULT_HOST;
-    server.listen(config.port ?? DEFAULT_PORT, host);
-    await Promise.race([once(server, 'listening'), once(server, 'error').then(([error]) => Promise.reject(error))]);
-    const { port } = server.address() as AddressInfo;
-    const base = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    const base = await listen(server, config.port ?? DEFAULT_PORT, host);
     const graphqlUrl = `${base}${config.graphqlPath ?? '/graphql'}`;
     if (!app.authenticator.keysConfigured && !isLoopbackHost(host)) {
       logger.warn(

@@ -1,4 +1,4 @@
-import type { ExecutionState, TaskState } from '../engine/types.js';
+import { TERMINAL_EXECUTION_STATES, type ExecutionState, type TaskState } from '../engine/types.js';
 
 /** Message published on `senpuki:task:{task_id}` (spec: `{"task_id": "...", "state": "completed"}`). */
 export interface TaskMessage {
@@ -69,12 +69,8 @@ export const TASK_STREAM_END_STATES: ReadonlySet<string> = new Set([...TASK_TERM
 export function specTaskState(state: TaskState): TaskState {
   return state === 'cancelled' ? 'failed' : state;
 }
-export const EXECUTION_TERMINAL_MESSAGE_STATES: ReadonlySet<string> = new Set([
-  'completed',
-  'failed',
-  'timed_out',
-  'cancelled',
-]);
+/** The execution channel's vocabulary is the stored one: its terminal states are the execution's. */
+export const EXECUTION_TERMINAL_MESSAGE_STATES: ReadonlySet<string> = TERMINAL_EXECUTION_STATES;
 
 export const taskChannel = (taskId: string): string => `senpuki:task:${taskId}`;
 export const executionChannel = (executionId: string): string => `senpuki:execution:${executionId}`;

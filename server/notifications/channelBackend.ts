@@ -5,20 +5,32 @@ import {
   TASK_STREAM_END_STATES,
   executionChannel,
   taskChannel,
-  type ChannelListener,
   type ChannelMessage,
   type ExecutionMessage,
-  type NotificationBackend,
   type SubscribeOptions,
   type TaskMessage,
 } from './backend.js';
+import type { EngineBackend } from './engineBackend.js';
 
 /**
  * The spec's five methods written once on top of `listen`/`publish`; each transport (memory, Redis,
  * Postgres) only moves strings on channels. Publishing never throws: a lost hint costs latency,
  * the store stays the truth.
  */
-export abstract class ChannelBackend implements NotificationBackend, ChannelListener {
+export abstract class ChannelBackend implements EngineBackend {
+  /** What carries the notifications (health reports, banners). */
+  abstract readonly kind: string;
+  /** Whom a message reaches: every process on the backend, unless a transport says otherwise. */
+  readonly scope: 'process' | 'shared' = 'shared';
+
+  /** False while the transport knows its subscriber connection is down. */
+  get connected(): boolean {
+    return true;
+  }
+
+  /** Channels subscribed on the transport's connection (metrics). */
+  abstract readonly subscribedChannelCount: number | undefined;
+
   abstract listen(channel: string, onMessage: (payload: string) => void): Promise<() => void>;
   protected abstract publishRaw(channel: string, payload: string): Promise<void>;
   abstract close(): Promise<void>;
@@ -131,6 +143,7 @@ export abstract class ChannelBackend implements NotificationBackend, ChannelList
     let parked: ((result: IteratorResult<T>) => void) | undefined;
     let failParked: ((error: unknown) => void) | undefined;
     let ended = false;
+    let terminalQueued = false;
     let expired = false;
     let timer: NodeJS.Timeout | undefined;
     let unlisten: (() => void) | undefined;
@@ -165,8 +178,10 @@ export abstract class ChannelBackend implements NotificationBackend, ChannelList
       } catch {
         return; // Not ours; a foreign publisher on our channel must not break subscribers.
       }
-      if (ended || typeof message?.state !== 'string') return;
+      // Nothing after the terminal message: it may still be queued, unread, when later ones arrive.
+      if (ended || terminalQueued || typeof message?.state !== 'string') return;
       queue.push(message);
+      if (terminalStates.has(message.state)) terminalQueued = true;
       flush();
     }).then((stop) => {
       if (ended) stop();

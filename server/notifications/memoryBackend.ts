@@ -2,10 +2,9 @@ import { ChannelBackend } from './channelBackend.js';
 
 /** In-process notifications: one process, no network. The default of `npm start`. */
 export class MemoryBackend extends ChannelBackend {
-  /** What carries the notifications (health reports, banners). */
-  readonly kind = 'memory' as const;
+  readonly kind = 'memory';
   /** Reaches listeners in this process only. */
-  readonly scope = 'process' as const;
+  override readonly scope = 'process';
   private readonly listeners = new Map<string, Set<(payload: string) => void>>();
   private closed = false;
 
@@ -35,7 +34,7 @@ export class MemoryBackend extends ChannelBackend {
   }
 
   /** Number of channels with at least one listener (for tests and metrics). */
-  get channelCount(): number {
+  get subscribedChannelCount(): number {
     return this.listeners.size;
   }
 

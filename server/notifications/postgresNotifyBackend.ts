@@ -30,7 +30,7 @@ export interface PostgresNotifyBackendOptions extends PgNotifyTransportOptions {
  */
 export class PostgresNotifyBackend extends ChannelBackend {
   /** What carries the notifications (health reports, banners). */
-  readonly kind = 'postgres' as const;
+  readonly kind = 'postgres';
   private readonly transport: NotifyTransport;
   private readonly subscriptions: SharedSubscriptions;
   private closing: Promise<void> | undefined;

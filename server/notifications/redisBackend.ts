@@ -46,7 +46,7 @@ export interface RedisBackendOptions {
  */
 export class RedisBackend extends ChannelBackend {
   /** What carries the notifications (health reports, banners). */
-  readonly kind = 'redis' as const;
+  readonly kind = 'redis';
   private readonly description: RedisConnectionDescription;
   private readonly connectionName: string;
   private readonly publishTimeoutMs: number;
@@ -94,7 +94,7 @@ export class RedisBackend extends ChannelBackend {
    * False while the subscriber connection is known to be down: change feeds then poll at their
    * fast rate instead of trusting push (messages are lost meanwhile).
    */
-  get connected(): boolean {
+  override get connected(): boolean {
     return !this.subscriber?.down;
   }
 
@@ -155,16 +155,21 @@ export class RedisBackend extends ChannelBackend {
     const connection = link.connection;
     connection.on('message', (channel: string, message: string) => this.subscriptions.dispatch(channel, message));
     // A SUBSCRIBE in flight stays queued and completes after the reconnect; its waiter gives up now.
-    let everReady = false;
+    // Listeners hear of each outage once, and of its end once, also when the link was first opened
+    // during the outage (a process that starts listening while Redis is down).
+    let reportedDown = false;
     connection.on('close', () => {
       this.subscriptions.failPending(new Error('Redis subscriber connection lost'));
-      if (everReady) this.onDisconnect();
+      if (reportedDown) return;
+      reportedDown = true;
+      this.onDisconnect();
     });
     connection.on('ready', () => {
       // Retries UNSUBSCRIBEs that failed meanwhile; confirmed channels are re-subscribed by ioredis.
       this.subscriptions.resync();
-      if (everReady) queueMicrotask(() => void this.afterResubscribe(link));
-      everReady = true;
+      if (!reportedDown) return;
+      reportedDown = false;
+      queueMicrotask(() => void this.afterResubscribe(link));
     });
     link.startHeartbeat(
       this.options.heartbeatIntervalMs ?? DEFAULT_REDIS_HEARTBEAT_INTERVAL_MS,

@@ -1,5 +1,6 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { RedisConnectionDescription } from './redisUrl.js';
+import { rejectAfter, settleWithin } from '../support/timers.js';
 
 /** A plain, Sentinel-managed or Cluster connection: they share the calls the backend makes. */
 export type RedisConnection = Redis | Cluster;
@@ -142,18 +143,9 @@ export class RedisLink {
     clearInterval(this.heartbeat);
     this.heartbeat = setInterval(() => {
       if (connection.status !== 'ready') return;
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error('no PONG')), timeoutMs);
-        timer.unref();
+      rejectAfter(connection.ping(), timeoutMs, 'no PONG').catch(() => {
+        if (!this.closing && connection.status === 'ready') connection.disconnect(true);
       });
-      Promise.race([connection.ping(), timeout]).then(
-        () => clearTimeout(timer),
-        () => {
-          clearTimeout(timer);
-          if (!this.closing && connection.status === 'ready') connection.disconnect(true);
-        },
-      );
     }, intervalMs);
     this.heartbeat.unref(); // background work: must not keep the process alive
   }
@@ -165,22 +157,14 @@ export class RedisLink {
       const connection = this.connection;
       // A function, because the status changes under us while we await (TS would narrow a field).
       const status = (): string => connection.status;
-      if (status() === 'ready') await withTimeout(connection.quit().catch(() => {}), QUIT_TIMEOUT_MS);
+      if (status() === 'ready') await settleWithin(connection.quit(), QUIT_TIMEOUT_MS);
       if (status() === 'end') return;
       // While 'reconnecting' there is no socket: disconnect() only clears the retry timer and
       // ioredis never emits 'end', hence the bounded wait.
       const ended = new Promise<void>((resolve) => connection.once('end', () => resolve()));
       connection.disconnect();
-      if (status() !== 'end' && status() !== 'reconnecting') await withTimeout(ended, QUIT_TIMEOUT_MS);
+      if (status() !== 'end' && status() !== 'reconnecting') await settleWithin(ended, QUIT_TIMEOUT_MS);
     })();
     return this.closing;
   }
-}
-
-function withTimeout(promise: Promise<unknown>, timeoutMs: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise.then(() => {}),
-    new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
-  ]).finally(() => clearTimeout(timer));
 }

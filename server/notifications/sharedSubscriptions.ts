@@ -2,7 +2,7 @@
  * Reference-counted channel subscriptions over ONE shared connection (Redis subscriber, Postgres
  * LISTEN connection). Per channel:
  *
- *   wanted = has listeners          subscribed = the transport confirmed SUBSCRIBE (and no UNSUBSCRIBE since)
+ *   wanted = has listeners          subscribed = the connection confirmed SUBSCRIBE (and no UNSUBSCRIBE since)
  *
  *        first listen                 SUBSCRIBE ok
  *   idle ────────────► subscribing ───────────────► subscribed
@@ -14,11 +14,11 @@
  * every command, so a listen right after the last unlisten ends up subscribed and commands on one
  * channel never interleave. A caller that gives up (timeout, connection lost) never abandons the
  * command itself: the loop awaits its real outcome and undoes it if nobody wants it any more.
- * The transport keeps subscriptions across reconnects (ioredis autoResubscribe, re-LISTEN).
+ * The connection keeps subscriptions across reconnects (ioredis autoResubscribe, re-LISTEN).
  */
 
 /** Moves one channel on the shared connection; rejects when the server did not confirm. */
-export interface SubscriptionTransport {
+export interface SubscriberConnection {
   subscribe(channel: string): Promise<void>;
   unsubscribe(channel: string): Promise<void>;
 }
@@ -48,7 +48,7 @@ export class SharedSubscriptions {
   private closed = false;
 
   constructor(
-    private readonly transport: SubscriptionTransport,
+    private readonly connection: SubscriberConnection,
     private readonly options: SharedSubscriptionsOptions,
   ) {}
 
@@ -106,7 +106,7 @@ export class SharedSubscriptions {
     }
   }
 
-  /** Channels the server confirmed (what a transport must restore after reconnecting). */
+  /** Channels the server confirmed (what a connection must restore after reconnecting). */
   subscribedChannels(): string[] {
     return [...this.channels].filter(([, entry]) => entry.subscribed).map(([channel]) => channel);
   }
@@ -167,8 +167,8 @@ export class SharedSubscriptions {
           const wanted = entry.listeners.size > 0;
           if (wanted === entry.subscribed) return;
           try {
-            if (wanted) await this.transport.subscribe(channel);
-            else await this.transport.unsubscribe(channel);
+            if (wanted) await this.connection.subscribe(channel);
+            else await this.connection.unsubscribe(channel);
             entry.subscribed = wanted;
           } catch (error) {
             // Nobody needs the change any more (e.g. a failed UNSUBSCRIBE that a listen made moot).

@@ -20,7 +20,7 @@ import {
   type NotificationBackend,
 } from '../notifications/backend.js';
 import type { Store } from '../store/store.js';
-import { delay, delayOrWake } from '../engine/delay.js';
+import { delay, delayOrWake } from '../support/timers.js';
 import { isConnected, listenChannel, type ChannelWatch } from './channelWatch.js';
 import {
   TERMINAL_EXECUTION_STATES,

@@ -20,7 +20,7 @@
  */
 import { hasChannelListener, type NotificationBackend } from '../notifications/backend.js';
 import { DEFAULT_LISTEN_CONFIRM_TIMEOUT_MS, pollOptionsOf, type PollOptions } from './changeFeed.js';
-import { delay, delayOrWake } from '../engine/delay.js';
+import { delay, delayOrWake } from '../support/timers.js';
 import { isConnected, listenChannel } from './channelWatch.js';
 
 /** Rows whose last emitted version one watch remembers (oldest forgotten first). */

@@ -13,7 +13,7 @@
  * (state and chunks in one snapshot), and readers at the same position share a read in flight.
  */
 import { executionTasksChannel } from '../engine/announcer.js';
-import { delay, delayOrWake } from '../engine/delay.js';
+import { delay, delayOrWake } from '../support/timers.js';
 import { streamOfMessage, streamsChannel } from '../engine/streamAnnouncer.js';
 import { TERMINAL_TASK_STATES, type StreamChunk, type TaskState } from '../engine/types.js';
 import { NotFoundError } from '../errors.js';

@@ -1,5 +1,5 @@
 import type { WorkerRecord } from '../engine/types.js';
-import { delayOrWake } from '../engine/delay.js';
+import { delayOrWake } from '../support/timers.js';
 
 /** How often the worker list is read for live watchers (workers refresh their rows every second). */
 export const DEFAULT_WORKERS_POLL_INTERVAL_MS = 1000;

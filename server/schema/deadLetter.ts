@@ -1,12 +1,11 @@
 import type { DeadLetterRecord, ExecutionRecord } from '../engine/types.js';
-import { MAX_NAME_LENGTH, checkText } from '../engine/validation.js';
+import { MAX_GRAPHQL_PAGE_SIZE, MAX_NAME_LENGTH, checkText } from '../engine/validation.js';
 import { ValidationError } from '../errors.js';
 import { requireFullAccess } from './access.js';
 import { builder } from './builder.js';
 import { ErrorInfoRef, PageInfoRef, checkPageSize, decodeCursor, encodeCursor, type PageInfoShape } from './common.js';
 
 export const DEFAULT_DEAD_LETTERS_PAGE_SIZE = 50;
-export const MAX_DEAD_LETTERS_PAGE_SIZE = 200;
 
 builder.objectType('DeadLetter', {
   description: 'A task that failed for good (retries exhausted or not retryable).',
@@ -86,12 +85,12 @@ builder.queryField('deadLetters', (t) =>
     description: 'Tasks that failed for good, newest first.',
     args: {
       filter: t.arg({ type: DeadLetterFilterInput }),
-      first: t.arg.int({ description: `Page size, 1-${MAX_DEAD_LETTERS_PAGE_SIZE} (default ${DEFAULT_DEAD_LETTERS_PAGE_SIZE}).` }),
+      first: t.arg.int({ description: `Page size, 1-${MAX_GRAPHQL_PAGE_SIZE} (default ${DEFAULT_DEAD_LETTERS_PAGE_SIZE}).` }),
       after: t.arg.string({ description: 'The `endCursor` of the previous page.' }),
     },
     resolve: async (_root, args, ctx) => {
       requireFullAccess(ctx, 'deadLetters');
-      const first = checkPageSize(args.first, DEFAULT_DEAD_LETTERS_PAGE_SIZE, MAX_DEAD_LETTERS_PAGE_SIZE, 'deadLetters');
+      const first = checkPageSize(args.first, DEFAULT_DEAD_LETTERS_PAGE_SIZE, MAX_GRAPHQL_PAGE_SIZE, 'deadLetters');
       const offset = args.after == null ? 0 : decodeOffset(args.after);
       const filter: DeadLetterConnectionShape['filter'] = {};
       if (args.filter?.executionId != null) filter.executionId = String(args.filter.executionId);

@@ -1,5 +1,5 @@
 import type { ExecutionRecord } from '../engine/types.js';
-import { MAX_NAME_LENGTH, checkText } from '../engine/validation.js';
+import { MAX_GRAPHQL_PAGE_SIZE, MAX_NAME_LENGTH, checkText } from '../engine/validation.js';
 import { ValidationError } from '../errors.js';
 import { unwrapLiveEvent } from '../realtime/liveStream.js';
 import type { ExactExecutionCursor, ExecutionFilter } from '../store/store.js';
@@ -10,7 +10,6 @@ import { ExecutionStateEnum, checkChangeSeq } from './execution.js';
 import { subscribeLive } from './live.js';
 
 export const DEFAULT_EXECUTIONS_PAGE_SIZE = 20;
-export const MAX_EXECUTIONS_PAGE_SIZE = 200;
 
 const ExecutionFilterInput = builder.inputType('ExecutionFilter', {
   description: 'Every given field must match.',
@@ -88,15 +87,15 @@ builder.queryField('executions', (t) =>
     description: 'Executions matching `filter`, newest first, as a Relay connection.',
     args: {
       filter: t.arg({ type: ExecutionFilterInput }),
-      first: t.arg.int({ description: `Page size, 1-${MAX_EXECUTIONS_PAGE_SIZE} (default ${DEFAULT_EXECUTIONS_PAGE_SIZE}).` }),
+      first: t.arg.int({ description: `Page size, 1-${MAX_GRAPHQL_PAGE_SIZE} (default ${DEFAULT_EXECUTIONS_PAGE_SIZE}).` }),
       after: t.arg.string({ description: 'The `endCursor` of the previous page.' }),
     },
     resolve: async (_root, args, ctx) => {
       requireFullAccess(ctx, 'executions');
-      const first = checkPageSize(args.first, DEFAULT_EXECUTIONS_PAGE_SIZE, MAX_EXECUTIONS_PAGE_SIZE, 'executions');
+      const first = checkPageSize(args.first, DEFAULT_EXECUTIONS_PAGE_SIZE, MAX_GRAPHQL_PAGE_SIZE, 'executions');
       const filter = toFilter(args.filter);
       const after = args.after == null ? undefined : decodeExecutionCursor(args.after);
-      const rows = await ctx.senpuki.store.pageExecutions(filter, first + 1, after);
+      const rows = await ctx.senpuki.pageExecutions(filter, first + 1, after);
       const edges = rows.slice(0, first).map((row) => ({ cursor: encodeCursor([row.cursor.createdAt, row.cursor.id]), node: row.execution }));
       return {
         edges,

@@ -43,7 +43,7 @@ builder.objectField('Execution', 'streams', (t) =>
   t.field({
     type: [StreamRef],
     description: 'The streams its functions write (`ctx.stream`), oldest first; follow one with `executionStream`.',
-    resolve: (execution, _args, ctx) => ctx.senpuki.store.listStreams(execution.id),
+    resolve: (execution, _args, ctx) => ctx.senpuki.listStreams(execution),
   }),
 );
 

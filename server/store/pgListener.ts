@@ -14,6 +14,8 @@ import { ValidationError } from '../errors.js';
 import pg from 'pg';
 import type { Queryable } from './db.js';
 import { serialQueries } from './serialQueries.js';
+import { backoffDelayMs, type Backoff } from '../../client/backoff.js';
+import { rejectAfter } from '../support/timers.js';
 
 /** Postgres truncates identifiers to NAMEDATALEN - 1 bytes. */
 export const MAX_PG_CHANNEL_BYTES = 63;
@@ -41,10 +43,10 @@ export interface NotifyTransport {
   close(): Promise<void>;
 }
 
-/** What a transport tells its owner. */
 /** NOTIFYs of two parallel arrays, in array order, as one statement. */
 export const NOTIFY_MANY_SQL = 'SELECT count(pg_notify(m.channel, m.payload)) FROM unnest($1::text[], $2::text[]) AS m(channel, payload)';
 
+/** What a transport tells its owner. */
 export interface NotifyTransportEvents {
   onNotification(channel: string, payload: string): void;
   /** The LISTEN connection was lost: listens in flight will not be confirmed. */
@@ -91,187 +93,231 @@ export function createPgNotifyTransport(
   events: NotifyTransportEvents,
   options: PgNotifyTransportOptions = {},
 ): NotifyTransport {
-  const minDelayMs = options.reconnectMinDelayMs ?? DEFAULT_PG_RECONNECT_MIN_DELAY_MS;
-  const maxDelayMs = options.reconnectMaxDelayMs ?? DEFAULT_PG_RECONNECT_MAX_DELAY_MS;
-  const notifyTimeoutMs = options.notifyTimeoutMs ?? DEFAULT_PG_NOTIFY_TIMEOUT_MS;
-  const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_PG_CONNECT_TIMEOUT_MS;
-  const heartbeatIntervalMs = options.heartbeatIntervalMs ?? DEFAULT_PG_HEARTBEAT_INTERVAL_MS;
-  const heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? DEFAULT_PG_HEARTBEAT_TIMEOUT_MS;
-  const channels = new Set<string>();
-  let state: 'idle' | 'connecting' | 'connected' | 'backoff' | 'closed' = 'idle';
-  let client: pg.Client | undefined;
-  // Each connection's queries go one at a time: LISTENs, UNLISTENs and heartbeats can overlap.
-  const serials = new WeakMap<pg.Client, ReturnType<typeof serialQueries>>();
-  const sendOn = (target: pg.Client) => {
-    let send = serials.get(target);
-    if (!send) serials.set(target, (send = serialQueries(target)));
-    return send;
-  };
-  let connecting: Promise<pg.Client> | undefined;
-  let attempts = 0;
-  let everConnected = false;
-  let retryTimer: NodeJS.Timeout | undefined;
-  let heartbeat: NodeJS.Timeout | undefined;
-  let ownPool: pg.Pool | undefined;
+  const listener = new ListenConnection(connectionString, events, options);
+  const notifier = new NotifySender(connectionString, options);
   let closing: Promise<void> | undefined;
-  // A function: TS would otherwise narrow `state` across the awaits below.
-  const isClosed = () => state === 'closed';
-
-  const connect = (): Promise<pg.Client> => {
-    if (client && state === 'connected') return Promise.resolve(client);
-    connecting ??= (async () => {
-      state = 'connecting';
-      const next = new pg.Client({
-        application_name: 'senpuki:listener',
-        connectionTimeoutMillis: connectTimeoutMs,
-        keepAlive: true,
-        ...options.clientConfig,
-        connectionString,
-      });
-      next.on('notification', (message) => events.onNotification(message.channel, message.payload ?? ''));
-      next.on('error', (error) => lost(next, error));
-      next.on('end', () => lost(next, new Error('LISTEN connection ended')));
-      try {
-        await next.connect();
-        const wanted = [...channels];
-        for (let i = 0; i < wanted.length; i += RELISTEN_BATCH) {
-          await sendOn(next)(wanted.slice(i, i + RELISTEN_BATCH).map((c) => `LISTEN ${quotePgChannel(c)}`).join('; '));
-        }
-      } catch (error) {
-        next.end().catch(() => {});
-        throw error;
-      }
-      if (isClosed()) {
-        next.end().catch(() => {});
-        throw new Error('NotifyTransport is closed');
-      }
-      client = next;
-      state = 'connected';
-      attempts = 0;
-      startHeartbeat(next);
-      if (everConnected) events.onReconnect?.();
-      everConnected = true;
-      return next;
-    })();
-    connecting
-      .catch((error: unknown) => {
-        if (state === 'closed') return;
-        events.onDisconnect?.(error);
-        scheduleReconnect();
-      })
-      .finally(() => (connecting = undefined));
-    return connecting;
-  };
-
-  function lost(which: pg.Client, error: unknown): void {
-    if (which !== client) return; // an attempt that failed is handled where it was awaited
-    client = undefined;
-    clearInterval(heartbeat);
-    which.end().catch(() => {});
-    if (state === 'closed') return;
-    events.onDisconnect?.(error);
-    scheduleReconnect();
-  }
-
-  function startHeartbeat(current: pg.Client): void {
-    clearInterval(heartbeat);
-    heartbeat = setInterval(() => {
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`LISTEN connection heartbeat unanswered for ${heartbeatTimeoutMs}ms`)), heartbeatTimeoutMs);
-        timer.unref();
-      });
-      Promise.race([sendOn(current)('SELECT 1'), timeout]).then(
-        () => clearTimeout(timer),
-        (error: unknown) => {
-          clearTimeout(timer);
-          lost(current, error);
-        },
-      );
-    }, heartbeatIntervalMs);
-    heartbeat.unref(); // background work: must not keep the process alive
-  }
-
-  function scheduleReconnect(): void {
-    if (channels.size === 0) {
-      state = 'idle'; // nobody listens: reconnect on the next listen instead
-      return;
-    }
-    state = 'backoff';
-    // Exponential with equal jitter, so many processes do not reconnect in lockstep.
-    const base = Math.min(maxDelayMs, minDelayMs * 2 ** attempts++);
-    const delayMs = base / 2 + Math.random() * (base / 2);
-    clearTimeout(retryTimer);
-    retryTimer = setTimeout(() => void connect().catch(() => {}), delayMs);
-    retryTimer.unref(); // a background retry must not keep the process alive
-  }
-
-  const notifier = (): Queryable => {
-    if (options.notifyVia) return options.notifyVia;
-    if (!ownPool) {
-      ownPool = new pg.Pool({
-        max: 2,
-        application_name: 'senpuki:notify',
-        connectionTimeoutMillis: notifyTimeoutMs,
-        query_timeout: notifyTimeoutMs,
-        allowExitOnIdle: true,
-        ...options.clientConfig,
-        connectionString,
-      });
-      ownPool.on('error', () => {}); // an idle client dying must not crash the process
-    }
-    return ownPool;
-  };
-
   return {
     get down() {
-      return state === 'backoff';
+      return listener.down;
     },
-    async listen(channel) {
-      const sql = `LISTEN ${quotePgChannel(channel)}`;
-      if (state === 'closed') throw new Error('NotifyTransport is closed');
-      if (state === 'backoff') throw new Error('The Postgres LISTEN connection is down');
-      channels.add(channel);
-      try {
-        // LISTEN is idempotent, so running it again after a (re)connect already did is harmless.
-        await sendOn(await connect())(sql);
-      } catch (error) {
-        channels.delete(channel);
-        throw error;
-      }
-    },
-    async unlisten(channel) {
-      const sql = `UNLISTEN ${quotePgChannel(channel)}`;
-      channels.delete(channel);
-      const current = client;
-      if (!current || state !== 'connected') return; // the next connection will not LISTEN it
-      try {
-        await sendOn(current)(sql);
-      } catch (error) {
-        if (current === client) throw error; // a lost connection took its LISTENs with it
-      }
-    },
-    async notify(channel, payload) {
-      assertPgChannelName(channel);
-      if (state === 'closed') throw new Error('NotifyTransport is closed');
-      await notifier().query('SELECT pg_notify($1, $2)', [channel, payload]);
-    },
-    async notifyMany(messages) {
-      for (const { channel } of messages) assertPgChannelName(channel);
-      if (state === 'closed') throw new Error('NotifyTransport is closed');
-      await notifier().query(NOTIFY_MANY_SQL, [messages.map((m) => m.channel), messages.map((m) => m.payload)]);
-    },
+    listen: (channel) => listener.listen(channel),
+    unlisten: (channel) => listener.unlisten(channel),
+    notify: (channel, payload) => notifier.notifyMany([{ channel, payload }]),
+    notifyMany: (messages) => notifier.notifyMany(messages),
     close() {
-      closing ??= (async () => {
-        state = 'closed';
-        clearTimeout(retryTimer);
-        clearInterval(heartbeat);
-        channels.clear();
-        const current = client;
-        client = undefined;
-        await Promise.all([current?.end().catch(() => {}), ownPool?.end().catch(() => {})]);
-      })();
+      closing ??= Promise.all([listener.close(), notifier.close()]).then(() => {});
       return closing;
     },
   };
+}
+
+/** The dedicated LISTEN connection and its state machine (the picture at the top of this file). */
+class ListenConnection {
+  private readonly channels = new Set<string>();
+  private state: 'idle' | 'connecting' | 'connected' | 'backoff' | 'closed' = 'idle';
+  private client: pg.Client | undefined;
+  // Each connection's queries go one at a time: LISTENs, UNLISTENs and heartbeats can overlap.
+  private readonly serials = new WeakMap<pg.Client, ReturnType<typeof serialQueries>>();
+  private connecting: Promise<pg.Client> | undefined;
+  private failedConnects = 0;
+  private reportedDown = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  // Jittered, so many processes do not reconnect in lockstep.
+  private readonly reconnectBackoff: Backoff;
+  private readonly connectTimeoutMs: number;
+  private readonly heartbeatIntervalMs: number;
+  private readonly heartbeatTimeoutMs: number;
+
+  constructor(
+    private readonly connectionString: string,
+    private readonly events: NotifyTransportEvents,
+    private readonly options: PgNotifyTransportOptions,
+  ) {
+    this.reconnectBackoff = {
+      initialDelayMs: options.reconnectMinDelayMs ?? DEFAULT_PG_RECONNECT_MIN_DELAY_MS,
+      maxDelayMs: options.reconnectMaxDelayMs ?? DEFAULT_PG_RECONNECT_MAX_DELAY_MS,
+      factor: 2,
+      jitter: 0.5,
+      spread: 'below',
+    };
+    this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_PG_CONNECT_TIMEOUT_MS;
+    this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? DEFAULT_PG_HEARTBEAT_INTERVAL_MS;
+    this.heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? DEFAULT_PG_HEARTBEAT_TIMEOUT_MS;
+  }
+
+  get down(): boolean {
+    return this.state === 'backoff';
+  }
+
+  async listen(channel: string): Promise<void> {
+    const sql = `LISTEN ${quotePgChannel(channel)}`;
+    if (this.state === 'closed') throw new Error('NotifyTransport is closed');
+    if (this.state === 'backoff') throw new Error('The Postgres LISTEN connection is down');
+    this.channels.add(channel);
+    try {
+      // LISTEN is idempotent, so running it again after a (re)connect already did is harmless.
+      await this.sendOn(await this.connect())(sql);
+    } catch (error) {
+      this.channels.delete(channel);
+      throw error;
+    }
+  }
+
+  async unlisten(channel: string): Promise<void> {
+    const sql = `UNLISTEN ${quotePgChannel(channel)}`;
+    this.channels.delete(channel);
+    const current = this.client;
+    if (!current || this.state !== 'connected') return; // the next connection will not LISTEN it
+    try {
+      await this.sendOn(current)(sql);
+    } catch (error) {
+      if (current === this.client) throw error; // a lost connection took its LISTENs with it
+    }
+  }
+
+  async close(): Promise<void> {
+    this.state = 'closed';
+    clearTimeout(this.retryTimer);
+    clearInterval(this.heartbeat);
+    this.channels.clear();
+    const current = this.client;
+    this.client = undefined;
+    await current?.end().catch(() => {});
+  }
+
+  private sendOn(target: pg.Client): ReturnType<typeof serialQueries> {
+    let send = this.serials.get(target);
+    if (!send) this.serials.set(target, (send = serialQueries(target)));
+    return send;
+  }
+
+  // A method: TS would otherwise narrow `state` across the awaits in connect().
+  private isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
+  private connect(): Promise<pg.Client> {
+    if (this.client && this.state === 'connected') return Promise.resolve(this.client);
+    const connecting = (this.connecting ??= this.openConnection());
+    connecting
+      .catch((error: unknown) => {
+        if (this.isClosed()) return;
+        this.reportedDown = true;
+        this.events.onDisconnect?.(error);
+        this.scheduleReconnect();
+      })
+      .finally(() => (this.connecting = undefined));
+    return connecting;
+  }
+
+  private async openConnection(): Promise<pg.Client> {
+    this.state = 'connecting';
+    const next = new pg.Client({
+      application_name: 'senpuki:listener',
+      connectionTimeoutMillis: this.connectTimeoutMs,
+      keepAlive: true,
+      ...this.options.clientConfig,
+      connectionString: this.connectionString,
+    });
+    next.on('notification', (message) => this.events.onNotification(message.channel, message.payload ?? ''));
+    next.on('error', (error) => this.lost(next, error));
+    next.on('end', () => this.lost(next, new Error('LISTEN connection ended')));
+    try {
+      await next.connect();
+      const wanted = [...this.channels];
+      for (let i = 0; i < wanted.length; i += RELISTEN_BATCH) {
+        await this.sendOn(next)(wanted.slice(i, i + RELISTEN_BATCH).map((c) => `LISTEN ${quotePgChannel(c)}`).join('; '));
+      }
+    } catch (error) {
+      next.end().catch(() => {});
+      throw error;
+    }
+    if (this.isClosed()) {
+      next.end().catch(() => {});
+      throw new Error('NotifyTransport is closed');
+    }
+    this.client = next;
+    this.state = 'connected';
+    this.failedConnects = 0;
+    this.startHeartbeat(next);
+    // Also after a first connection that failed: whoever heard of the outage hears of its end.
+    if (this.reportedDown) this.events.onReconnect?.();
+    this.reportedDown = false;
+    return next;
+  }
+
+  private lost(which: pg.Client, error: unknown): void {
+    if (which !== this.client) return; // an attempt that failed is handled where it was awaited
+    this.client = undefined;
+    clearInterval(this.heartbeat);
+    which.end().catch(() => {});
+    if (this.isClosed()) return;
+    this.reportedDown = true;
+    this.events.onDisconnect?.(error);
+    this.scheduleReconnect();
+  }
+
+  private startHeartbeat(current: pg.Client): void {
+    clearInterval(this.heartbeat);
+    const timeoutMs = this.heartbeatTimeoutMs;
+    this.heartbeat = setInterval(() => {
+      rejectAfter(this.sendOn(current)('SELECT 1'), timeoutMs, `LISTEN connection heartbeat unanswered for ${timeoutMs}ms`).catch((error: unknown) =>
+        this.lost(current, error),
+      );
+    }, this.heartbeatIntervalMs);
+    this.heartbeat.unref(); // background work: must not keep the process alive
+  }
+
+  private scheduleReconnect(): void {
+    if (this.channels.size === 0) {
+      this.state = 'idle'; // nobody listens: reconnect on the next listen instead
+      return;
+    }
+    this.state = 'backoff';
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => void this.connect().catch(() => {}), backoffDelayMs(++this.failedConnects, this.reconnectBackoff));
+    this.retryTimer.unref(); // a background retry must not keep the process alive
+  }
+}
+
+/** NOTIFY through the store's pool, or through a small pool of our own opened on first use. */
+class NotifySender {
+  private ownPool: pg.Pool | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly connectionString: string,
+    private readonly options: PgNotifyTransportOptions,
+  ) {}
+
+  async notifyMany(messages: ReadonlyArray<{ channel: string; payload: string }>): Promise<void> {
+    for (const { channel } of messages) assertPgChannelName(channel);
+    if (this.closed) throw new Error('NotifyTransport is closed');
+    if (messages.length === 1) await this.via().query('SELECT pg_notify($1, $2)', [messages[0]!.channel, messages[0]!.payload]);
+    else await this.via().query(NOTIFY_MANY_SQL, [messages.map((m) => m.channel), messages.map((m) => m.payload)]);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.ownPool?.end().catch(() => {});
+  }
+
+  private via(): Queryable {
+    if (this.options.notifyVia) return this.options.notifyVia;
+    if (!this.ownPool) {
+      const timeoutMs = this.options.notifyTimeoutMs ?? DEFAULT_PG_NOTIFY_TIMEOUT_MS;
+      this.ownPool = new pg.Pool({
+        max: 2,
+        application_name: 'senpuki:notify',
+        connectionTimeoutMillis: timeoutMs,
+        query_timeout: timeoutMs,
+        allowExitOnIdle: true,
+        ...this.options.clientConfig,
+        connectionString: this.connectionString,
+      });
+      this.ownPool.on('error', () => {}); // an idle client dying must not crash the process
+    }
+    return this.ownPool;
+  }
 }

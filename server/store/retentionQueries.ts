@@ -1,4 +1,7 @@
 import type { Queryable } from './db.js';
+import { TERMINAL_EXECUTION_STATES } from '../engine/types.js';
+
+const TERMINAL_STATES = [...TERMINAL_EXECUTION_STATES];
 
 /** Advisory lock held by the retention batch running now; per schema, so deployments sharing a database do not wait on each other. */
 export const RETENTION_LOCK_SQL = `hashtextextended('senpuki:retention:' || current_schema(), 0)`;
@@ -45,10 +48,10 @@ export async function purgeBatch(tx: Queryable, ages: RetentionAges, batchSize: 
       `DELETE FROM senpuki_executions WHERE id IN (
          SELECT e.id FROM senpuki_executions e
          WHERE e.finished_at < now() - $1::bigint * interval '1 millisecond'
-           AND e.state IN ('completed', 'failed', 'cancelled', 'timed_out')
+           AND e.state = ANY($3::text[])
            AND NOT EXISTS (SELECT 1 FROM senpuki_dead_letters d WHERE d.execution_id = e.id)
          ORDER BY e.finished_at LIMIT $2 FOR UPDATE SKIP LOCKED)`,
-      [ages.completedMs, batchSize],
+      [ages.completedMs, batchSize, TERMINAL_STATES],
     );
   }
   if (ages.idempotencyKeysMs !== undefined) {
@@ -57,9 +60,9 @@ export async function purgeBatch(tx: Queryable, ages: RetentionAges, batchSize: 
       `UPDATE senpuki_executions SET idempotency_key = NULL WHERE id IN (
          SELECT id FROM senpuki_executions
          WHERE idempotency_key IS NOT NULL AND created_at < now() - $1::bigint * interval '1 millisecond'
-           AND state IN ('completed', 'failed', 'cancelled', 'timed_out')
+           AND state = ANY($3::text[])
          LIMIT $2 FOR UPDATE SKIP LOCKED)`,
-      [ages.idempotencyKeysMs, batchSize],
+      [ages.idempotencyKeysMs, batchSize, TERMINAL_STATES],
     );
   }
   counts.cachedResults = await count(

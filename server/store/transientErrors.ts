@@ -4,6 +4,9 @@
  * victim rolled back). Callers retry these and fail on everything else.
  */
 
+import { backoffDelayMs, type Backoff } from '../../client/backoff.js';
+import { abortableDelay } from '../support/timers.js';
+
 /** SQLSTATE classes that say nothing about the statement: connection (08), resources (53), operator intervention (57). */
 const TRANSIENT_SQLSTATE_CLASSES = new Set(['08', '53', '57']);
 /** Serialization failure and deadlock victim: the transaction was rolled back and may simply run again. */
@@ -33,10 +36,11 @@ export function isTransientStoreError(error: unknown): boolean {
   return false;
 }
 
-/** First wait before a store operation is sent again after a transient failure. */
-export const DEFAULT_STORE_RETRY_INITIAL_DELAY_MS = 50;
-/** Longest wait between two tries: a store that is back is found within this. */
-export const DEFAULT_STORE_RETRY_MAX_DELAY_MS = 2000;
+/**
+ * Waits before a store operation is sent again after a transient failure: from 50 ms, doubling, to
+ * at most 2 s, so a store that is back is found within that.
+ */
+const STORE_RETRY_BACKOFF: Backoff = { initialDelayMs: 50, maxDelayMs: 2000, factor: 2, jitter: 0.5, spread: 'below' };
 
 export interface StoreRetryOptions {
   /** Stop trying once aborted; the last error is thrown. */
@@ -60,25 +64,11 @@ export async function retryTransient<T>(operation: () => Promise<T>, options: St
     } catch (error) {
       if (!isTransientStoreError(error) || options.signal?.aborted || attempt >= (options.maxAttempts ?? Infinity)) throw error;
       options.onRetry?.(error, attempt);
-      const baseMs = Math.min(DEFAULT_STORE_RETRY_MAX_DELAY_MS, DEFAULT_STORE_RETRY_INITIAL_DELAY_MS * 2 ** (attempt - 1));
-      const waitMs = baseMs / 2 + Math.random() * (baseMs / 2);
-      if (!(await waitUnlessAborted(waitMs, options.signal))) throw error;
+      const aborted = await abortableDelay(backoffDelayMs(attempt, STORE_RETRY_BACKOFF), options.signal).then(
+        () => false,
+        () => true,
+      );
+      if (aborted) throw error;
     }
   }
-}
-
-/** Resolves true after `ms`, or false as soon as `signal` aborts. */
-function waitUnlessAborted(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve(false);
-    const onAbort = () => {
-      clearTimeout(timer);
-      resolve(false);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve(true);
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }

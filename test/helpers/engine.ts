@@ -1,5 +1,6 @@
+import { after, before, describe } from 'node:test';
 import { Senpuki, type SenpukiOptions } from '../../server/engine/senpuki.js';
-import { openTestStore, type StoreKind } from './stores.js';
+import { openTestStore, storeKinds, type StoreKind } from './stores.js';
 
 export interface TestEngine {
   senpuki: Senpuki;
@@ -17,4 +18,35 @@ export async function openEngine(kind: StoreKind, options: Omit<SenpukiOptions, 
       await dispose();
     },
   };
+}
+
+/**
+ * Declares the suite `${title} (${kind})` once per store kind the run has, with one engine opened
+ * before its tests and closed after them. `engine` is for tests and hooks, not for declaring.
+ */
+export async function describeOnEachStore(
+  title: string,
+  body: (engine: TestEngine, kind: StoreKind) => void,
+  options: Omit<SenpukiOptions, 'store'> = {},
+): Promise<void> {
+  for (const kind of await storeKinds()) {
+    describe(`${title} (${kind})`, () => {
+      let opened: TestEngine | undefined;
+      const current = (): TestEngine => {
+        if (!opened) throw new Error('The engine is opened in a before() hook: use it inside tests and hooks');
+        return opened;
+      };
+      const engine: TestEngine = {
+        get senpuki() {
+          return current().senpuki;
+        },
+        close: () => current().close(),
+      };
+      before(async () => {
+        opened = await openEngine(kind, options);
+      });
+      after(() => opened?.close());
+      body(engine, kind);
+    });
+  }
 }

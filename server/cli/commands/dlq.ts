@@ -3,6 +3,7 @@ import { formatAge } from '../../../client/dashboard/time.js';
 import { EXIT_CODES_HELP, exitCodeFor } from './exitCodes.js';
 import { followExecution, outcomeLine } from './follow.js';
 import { jsonOutput, painter, preview, table } from './output.js';
+import { MAX_GRAPHQL_PAGE_SIZE } from '../../engine/validation.js';
 import { integer } from './parse.js';
 import { withClient, withRemoteOptions, type RemoteOptions } from './remote.js';
 import { printResult } from './dispatch.js';
@@ -18,7 +19,7 @@ export function dlqCommand(): Command {
       new Command('list')
         .description('list dead letters, newest first')
         .option('--function <name>', 'only this function')
-        .option('-n, --limit <n>', 'rows to show (1-200)', integer(1, 200), DEFAULT_DEAD_LETTERS_LIMIT)
+        .option('-n, --limit <n>', `rows to show (1-${MAX_GRAPHQL_PAGE_SIZE})`, integer(1, MAX_GRAPHQL_PAGE_SIZE), DEFAULT_DEAD_LETTERS_LIMIT)
         .option('--json', 'print them as JSON'),
     ).action(async (options: RemoteOptions & { function?: string; limit: number; json?: boolean }) => {
       await withClient(options, async (client) => {

@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { formatAge, formatDurationMs } from '../../../client/dashboard/time.js';
 import type { Execution, ExecutionFilter, ExecutionState } from '../../../client/types.js';
 import { jsonOutput, painter, stateText, table } from './output.js';
+import { MAX_GRAPHQL_PAGE_SIZE } from '../../engine/validation.js';
 import { integer } from './parse.js';
 import { withClient, withRemoteOptions, type RemoteOptions } from './remote.js';
 
@@ -40,7 +41,7 @@ export function executionsCommand(): Command {
       .option('--state <states>', 'only these states, comma-separated (pending, running, completed, failed, timed_out, cancelling, cancelled)', parseStates)
       .option('--function <name>', 'only this function')
       .option('--tag <tag>', 'only executions with this tag')
-      .option('-n, --limit <n>', 'rows to show (1-200)', integer(1, 200), DEFAULT_EXECUTIONS_LIMIT)
+      .option('-n, --limit <n>', `rows to show (1-${MAX_GRAPHQL_PAGE_SIZE})`, integer(1, MAX_GRAPHQL_PAGE_SIZE), DEFAULT_EXECUTIONS_LIMIT)
       .option('--json', 'print the executions as JSON'),
   ).action(async (options: ExecutionsOptions) => {
     const filter: ExecutionFilter = {};

@@ -1,10 +1,23 @@
 import type { Logger } from 'pino';
-import { Senpuki } from '../engine/senpuki.js';
+import { Senpuki, type SenpukiOptions } from './senpuki.js';
+import type { DurableFunction } from './registry.js';
 import type { NotificationBackend } from '../notifications/backend.js';
 import { PostgresNotifyBackend } from '../notifications/postgresNotifyBackend.js';
 import { RedisBackend } from '../notifications/redisBackend.js';
 import { openStore } from '../store/store.js';
-import type { EngineConfig } from './config.js';
+
+/** Plain settings of an engine (what the CLI reads from DATABASE_URL / REDIS_URL; the server builds one from them when it is not handed an engine). */
+export interface EngineConfig {
+  /** postgres:// URL; without one, the embedded PGlite store in `dataDir`. */
+  databaseUrl?: string;
+  dataDir?: string;
+  /** redis:// URL (any form RedisBackend accepts); without one, in-process notifications. */
+  redisUrl?: string;
+  /** Durable functions to register. */
+  functions?: DurableFunction[];
+  /** Polling, args size and logger options of the engine. */
+  options?: Omit<SenpukiOptions, 'store' | 'backend' | 'notifications' | 'notificationBackend'>;
+}
 
 /**
  * An engine from plain settings (what the CLI reads from DATABASE_URL / REDIS_URL): Postgres or
