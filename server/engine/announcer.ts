@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { WORKER_WAKE_CHANNEL, executionChannel, specTaskState, taskChannel, type ChannelMessage } from '../notifications/backend.js';
 import type { EngineBackend } from '../notifications/engineBackend.js';
 import type { Changes } from '../store/store.js';
 import { encodeMessage } from '../notifications/channelBackend.js';
+import { encodeWakeUp } from '../notifications/wakeUps.js';
 
 /** Not in the spec: every execution change, for list subscriptions (dashboards). Same JSON as the execution channel. */
 export const EXECUTIONS_CHANNEL = 'senpuki:executions';
@@ -22,6 +24,11 @@ export const executionTasksChannel = (executionId: string): string => `senpuki:e
  * pipeline or one NOTIFY statement, with the same channels and payloads, in the same order.
  */
 export class Announcer {
+  /**
+   * Said in every wake-up it publishes: the engine's own workers were nudged in-process already
+   * (`onWake`), so they skip wake-ups of their own origin instead of claiming twice.
+   */
+  readonly origin = randomUUID();
   private pending: ChannelMessage[] = [];
   private flushed: Promise<void> | undefined;
 
@@ -37,7 +44,7 @@ export class Announcer {
     for (const queue of wakeQueues) this.onWake(queue);
     const backend = this.notifications;
     if (!backend) return;
-    return this.enqueue(backend, messagesOf(changes, wakeQueues));
+    return this.enqueue(backend, messagesOf(changes, wakeQueues, this.origin));
   }
 
   /** Resolves once this turn's messages were handed to the backend. */
@@ -56,7 +63,7 @@ export class Announcer {
 }
 
 /** The messages a change makes, in the order they were always sent: spec channels first. */
-function messagesOf(changes: Changes, wakeQueues: Set<string>): ChannelMessage[] {
+function messagesOf(changes: Changes, wakeQueues: Set<string>, origin: string): ChannelMessage[] {
   const messages: ChannelMessage[] = [];
   for (const task of changes.tasks) {
     // The spec's task channel knows no `cancelled`: a cancelled task ends its streams as `failed` (as notifyTaskUpdated says it).
@@ -71,6 +78,6 @@ function messagesOf(changes: Changes, wakeQueues: Set<string>): ChannelMessage[]
   for (const execution of changes.executions) {
     messages.push({ channel: EXECUTIONS_CHANNEL, payload: encodeMessage({ execution_id: execution.id, state: execution.state }) });
   }
-  for (const queue of wakeQueues) messages.push({ channel: WORKER_WAKE_CHANNEL, payload: queue });
+  for (const queue of wakeQueues) messages.push({ channel: WORKER_WAKE_CHANNEL, payload: encodeWakeUp({ queue, origin }) });
   return messages;
 }

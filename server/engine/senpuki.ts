@@ -128,12 +128,9 @@ export class Senpuki {
     this.maxArgsBytes = options.maxArgsBytes ?? DEFAULT_MAX_ARGS_BYTES;
     toRetentionPolicy(options.retention); // Bad retention options fail here, not in a worker's tick.
     this.retention = options.retention;
-    // Our workers hear wake-ups on the backend; the in-process call saves them the round trip. On
-    // the in-process backend the message itself arrives at once, and a second nudge would only
-    // cost an empty claim (on the embedded store, one that holds the event loop).
-    const wakesInProcess = this.notifications.scope === 'process';
+    // Our own workers are woken in-process (no round trip) and skip the same wake-up when it
+    // comes back on the backend: one nudge, one claim, per dispatch.
     this.announcer = new Announcer(this.notifications, (queue) => {
-      if (wakesInProcess) return;
       for (const worker of this.workers) worker.nudge(queue);
     });
     this.feed = new ChangeFeed({ store, notifications: this.notifications, pushReachesAllWriters: this.pushReachesAllWriters, ...this.poll });

@@ -19,6 +19,7 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { TaskAbortedError, type AbortCause } from '../errors.js';
 import { WORKER_WAKE_CHANNEL } from '../notifications/backend.js';
+import { decodeWakeUp } from '../notifications/wakeUps.js';
 import type { EngineBackend } from '../notifications/engineBackend.js';
 import type { TaskRuntime } from './context.js';
 import { ABORTING_STATES, ExecutionWatchers } from './executionWatchers.js';
@@ -210,7 +211,12 @@ export class Worker {
     const backend = this.deps.notifications;
     if (!backend || this.isStopping()) return;
     try {
-      const stop = await backend.listen(WORKER_WAKE_CHANNEL, (queue) => this.nudge(queue));
+      const ownOrigin = this.deps.runtime.announcer.origin;
+      const stop = await backend.listen(WORKER_WAKE_CHANNEL, (payload) => {
+        const wakeUp = decodeWakeUp(payload);
+        // This engine's own dispatches nudged us in-process already.
+        if (wakeUp && wakeUp.origin !== ownOrigin) this.nudge(wakeUp.queue);
+      });
       if (this.isStopping()) return stop();
       this.stopWakeListener = stop;
     } catch (error) {
