@@ -22,23 +22,35 @@ describe('crash resume (postgres, a real process killed with SIGKILL)', { skip: 
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('resumes the workflow on another worker without re-running its completed steps', async () => {
-    const logPath = join(dir, 'runs.log');
+  /**
+   * Runs the workflow in a worker process until it hangs in step 3, kills the process and resumes
+   * in this one. `dispatchInChild`: the process dispatches it itself, so its idle worker takes it
+   * in the dispatch's own write (a lease that never went through a claim).
+   */
+  async function crashAndResume(dispatchInChild: boolean): Promise<void> {
+    const logPath = join(dir, `runs-${dispatchInChild ? 'taken' : 'claimed'}.log`);
     const log = () => readFileSync(logPath, 'utf8').trim().split('\n');
-    const child = fork(join(import.meta.dirname, 'fixtures', 'crashWorker.ts'), [postgresUrl, testStore.schema!, logPath, '3'], {
+    const args = [postgresUrl, testStore.schema!, logPath, '3', ...(dispatchInChild ? ['dispatch'] : [])];
+    const child = fork(join(import.meta.dirname, 'fixtures', 'crashWorker.ts'), args, {
       execArgv: ['--import', 'tsx'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const exited = new Promise((resolve) => child.once('exit', resolve));
     try {
-      await new Promise<void>((resolve, reject) => {
-        child.once('message', () => resolve());
+      const message = await new Promise<unknown>((resolve, reject) => {
+        child.once('message', resolve);
         child.once('exit', (code) => reject(new Error(`worker process exited early with ${code}`)));
       });
       const senpuki = new Senpuki({ store: testStore.store, pollMinIntervalMs: 20 });
       const workflow = registerCrashFunctions(senpuki, { logPath });
-      const id = await senpuki.dispatch(workflow, []);
+      const id = dispatchInChild ? (message as { executionId: string }).executionId : await senpuki.dispatch(workflow, []);
       await waitFor(() => { try { return log().includes(`step 3 pid ${child.pid}`); } catch { return false; } }, { message: 'the worker process to reach step 3' });
+      if (dispatchInChild) {
+        const execution = await senpuki.stateOf(id);
+        const root = await senpuki.getTask(execution.rootTaskId);
+        assert.equal(root.leaseOwner?.split(':')[1], String(child.pid), 'the root task is leased to the dispatching process');
+        assert.equal(execution.version, 1, 'started by the dispatch itself: no claim wrote the execution again');
+      }
       child.kill('SIGKILL');
       await exited;
 
@@ -59,5 +71,9 @@ describe('crash resume (postgres, a real process killed with SIGKILL)', { skip: 
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await exited;
     }
-  });
+  }
+
+  it('resumes the workflow on another worker without re-running its completed steps', () => crashAndResume(false));
+
+  it('resumes a workflow its dead process took at dispatch the same way', () => crashAndResume(true));
 });

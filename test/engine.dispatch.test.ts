@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { NotFoundError, SenpukiError, ValidationError } from '../server/errors.js';
+import { waitFor as until } from './helpers/conditions.js';
 import { describeOnEachStore } from './helpers/engine.js';
+import { Gates } from './helpers/gates.js';
 
 await describeOnEachStore('dispatch and waitFor', (engine, kind) => {
   it('returns the result of a workflow that calls children, sleeps and fans out', async () => {
@@ -138,6 +140,89 @@ await describeOnEachStore('dispatch and waitFor', (engine, kind) => {
     assert.throws(() => senpuki.durable('bad name!', async () => 1), /durable function name must be/);
     assert.throws(() => senpuki.durable('echo', async () => 1), /already registered/);
     assert.throws(() => senpuki.durable('r', async () => 1, { retry: { maxAttempts: 0 } }), /maxAttempts must be an integer of at least 1/);
+  });
+
+  it('resolves waitFor in the worker\'s process from the completion itself, with the value a read of the row gives', async () => {
+    const { senpuki } = engine;
+    const gates = new Gates();
+    const returned = { zebra: 1, ok: true, nested: { bb: [1, { y: 2, x: null }], a: 'é' } };
+    const shaped = senpuki.durable('shaped', async () => {
+      await gates.wait('finish');
+      return returned;
+    });
+    const worker = await senpuki.serve();
+    const reads = { count: 0 };
+    const { store } = senpuki;
+    const getExecutions = store.getExecutions.bind(store);
+    store.getExecutions = (ids) => {
+      reads.count++;
+      return getExecutions(ids);
+    };
+    try {
+      const id = await senpuki.dispatch(shaped, []);
+      const waiting = senpuki.waitFor(id, { timeoutMs: 10_000 });
+      // The wait has read the row once (its snapshot) and the function is running.
+      await until(async () => reads.count > 0 && (await senpuki.stateOf(id)).state === 'running');
+      const readsBefore = reads.count;
+      gates.open('finish');
+      const result = (await waiting) as Record<string, unknown>;
+      assert.equal(reads.count, readsBefore, 'no read of the row after the completion');
+      const stored = (await senpuki.stateOf(id)).result as Record<string, unknown>;
+      assert.deepEqual(result, stored);
+      assert.deepEqual(Object.keys(result), Object.keys(stored));
+      assert.deepEqual(Object.keys(result.nested as object), Object.keys(stored.nested as object));
+      assert.notEqual(result, returned);
+    } finally {
+      store.getExecutions = getExecutions;
+      gates.openAll();
+      await worker.stop();
+    }
+  });
+
+  it('writes a dispatch taken by an idle worker of its process with the root task leased to it, without a claim', async () => {
+    const { senpuki } = engine;
+    const gates = new Gates();
+    const parked = senpuki.durable('parked', async (_ctx, key: string) => gates.wait(key));
+    const { store } = senpuki;
+    const claimTasks = store.claimTasks.bind(store);
+    const claims = { count: 0, inFlight: 0, lastFound: -1 };
+    store.claimTasks = async (options) => {
+      claims.count++;
+      claims.inFlight++;
+      try {
+        const claimed = await claimTasks(options);
+        claims.lastFound = claimed.length;
+        return claimed;
+      } finally {
+        claims.inFlight--;
+      }
+    };
+    const worker = await senpuki.serve({ concurrency: 1 });
+    try {
+      // Idle: its last claim found nothing (earlier tests' pending executions have run).
+      await until(() => claims.inFlight === 0 && claims.lastFound === 0 && worker.health().running === 0);
+      const claimsBefore = claims.count;
+      const first = await senpuki.dispatch(parked, ['first']);
+      const taken = await senpuki.stateOf(first);
+      assert.equal(taken.state, 'running', 'started by the dispatch itself');
+      const root = await senpuki.getTask(taken.rootTaskId);
+      assert.deepEqual([root.state, root.leaseOwner], ['running', worker.id]);
+      assert.ok(root.leaseExpiresAt && root.startedAt);
+      // Its one slot is held: the next dispatch is written pending and waits for a claim.
+      const second = await senpuki.dispatch(parked, ['second']);
+      assert.equal((await senpuki.stateOf(second)).state, 'pending');
+      assert.equal(claims.count, claimsBefore, 'the first dispatch cost no claim');
+      gates.open('first');
+      gates.open('second');
+      assert.equal(await senpuki.waitFor(first, { timeoutMs: 10_000 }), 'first');
+      assert.equal(await senpuki.waitFor(second, { timeoutMs: 10_000 }), 'second');
+      const runs = (await senpuki.getTask(root.id)).runs;
+      assert.deepEqual(runs.map((run) => [run.outcome, run.worker]), [['completed', worker.id]]);
+    } finally {
+      store.claimTasks = claimTasks;
+      gates.openAll();
+      await worker.stop();
+    }
   });
 
   it('fails a task whose result is not JSON, saying so', async () => {

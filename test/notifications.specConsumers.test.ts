@@ -118,8 +118,15 @@ describe('the notification layer as consumers written to the spec see it', () =>
       await senpuki.serve({ concurrency: 1 });
       const id = await senpuki.dispatch('gated', []);
       await waitFor(async () => (await senpuki.stateOf(id)).state === 'running', { message: 'the execution to start' });
-      const waiting = senpuki.waitFor(id, { timeoutMs: 10_000 });
-      await waitFor(() => inner.subscribedChannelCount > 0, { message: 'the wait to subscribe through subscribeToExecution' });
+      // Waiting in an instance without the worker: a wait in the worker's own instance would
+      // resolve from the completion itself, without a message.
+      const watcher = new Senpuki({ store, notifications: backend, pollMinIntervalMs: 60_000, pollMaxIntervalMs: 60_000 });
+      const snapshotReads = { count: 0 };
+      const readExecution = watcher.feed.readExecution.bind(watcher.feed);
+      watcher.feed.readExecution = (executionId) => (snapshotReads.count++, readExecution(executionId));
+      const waiting = watcher.waitFor(id, { timeoutMs: 10_000 });
+      // The wait has subscribed through subscribeToExecution and read the running row: from now on only a message ends it in time.
+      await waitFor(() => snapshotReads.count > 0, { message: 'the wait to subscribe and read its snapshot' });
       release();
       assert.equal(await waiting, 'done');
       const [root] = await senpuki.listTasks(id);

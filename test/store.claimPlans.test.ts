@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { Db, Queryable } from '../server/store/db.js';
 import { claimTasks, msUntilNextDue } from '../server/store/claimQueries.js';
+import { completeTasks } from '../server/store/completionQueries.js';
 import { isPrepared } from '../server/store/prepared.js';
 import { openPostgresTestStore, postgresReachable, type TestStore } from './helpers/stores.js';
 
@@ -36,7 +38,13 @@ function explaining(db: Db, statements: ExplainedStatement[]): Db {
         const generic = await db.transaction(async (tx) => {
           await tx.query('SET LOCAL plan_cache_mode = force_generic_plan');
           await tx.query(`PREPARE ${name} AS ${sql}`);
-          const literals = values.map((value) => (value === null ? 'NULL' : `'${JSON.stringify(value).replace(/^\[/, '{').replace(/\]$/, '}').replace(/^"|"$/g, '').replace(/'/g, "''")}'`));
+          const literals = values.map((value) =>
+            value === null
+              ? 'NULL'
+              : typeof value === 'string'
+                ? `'${value.replace(/'/g, "''")}'`
+                : `'${JSON.stringify(value).replace(/^\[/, '{').replace(/\]$/, '}').replace(/^"|"$/g, '').replace(/'/g, "''")}'`,
+          );
           const plan = await tx.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(`EXPLAIN (FORMAT JSON) EXECUTE ${name}(${literals.join(', ')})`);
           await tx.query(`DEALLOCATE ${name}`);
           return plan.rows[0]!['QUERY PLAN'][0]!.Plan;
@@ -136,6 +144,32 @@ describe(`claim plans with ${PENDING_ROWS} pending tasks (postgres)`, { skip: !(
     assert.ok(claimed.filter((task) => task.functionName === 'limited').length <= 3);
     assert.ok(statements.length >= 3, 'the due check, the running count and the claim were explained');
     assertBacklogIndependent(statements);
+  });
+
+  it('completes a batch of tasks by probing each execution and task by its key, with or without statistics', async () => {
+    // A table filled since it was last analyzed (a backlog dispatched in bulk) is where a plan
+    // that hashes every execution looks cheapest to the planner: check a fresh store too.
+    const fresh = await openPostgresTestStore();
+    try {
+      await fresh.store.createExecutions(
+        Array.from({ length: 5000 }, () => ({
+          id: randomUUID(), rootTaskId: randomUUID(), functionName: 'work', args: [], queue: 'default', tags: [], priority: 0, delayMs: 0, maxAttempts: 1,
+        })),
+      );
+      for (const store of [testStore.store, fresh.store]) {
+        const claimed = await claimTasks(store.db, { workerId: 'plan-worker-3', queues: ['default'], functionNames: ['work'], limit: 10, leaseMs: 60_000 });
+        const statements: ExplainedStatement[] = [];
+        const written = await completeTasks(
+          explaining(store.db, statements),
+          'plan-worker-3',
+          claimed.map((task) => ({ taskId: task.id, executionId: task.executionId, result: { ok: true } })),
+        );
+        assert.equal(written.size, 10);
+        assertBacklogIndependent(statements);
+      }
+    } finally {
+      await fresh.dispose();
+    }
   });
 
   it('finds when the next task is due by reading the first row of each queue', async () => {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ChildTaskError, NonDeterminismError, SignalTimeoutError, TaskAbortedError, ValidationError } from '../errors.js';
 import type { ChangeFeed } from '../realtime/changeFeed.js';
+import type { LocalCompletions } from './localCompletions.js';
 import type { NewChild, Store } from '../store/store.js';
 import type { Announcer } from './announcer.js';
 import { abortableDelay } from '../support/timers.js';
@@ -85,6 +86,8 @@ export interface TaskRuntime {
   logger?: Logger;
   /** Stream limits and announcements (default limits, no push). */
   streams?: StreamRuntime;
+  /** This process's waiters, told of the completions its workers commit. */
+  completions?: LocalCompletions;
 }
 
 interface Scheduled {

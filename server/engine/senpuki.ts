@@ -13,6 +13,7 @@ import { ChangeFeed, DEFAULT_POLL_BACKOFF_FACTOR, DEFAULT_POLL_MAX_INTERVAL_MS, 
 import type { RowFeed } from '../realtime/rowWatcher.js';
 import { Store, type Changes, type ExactExecutionCursor, type ExecutionCursor, type ExecutionFilter, type ExecutionPageRow } from '../store/store.js';
 import { Announcer } from './announcer.js';
+import { LocalCompletions } from './localCompletions.js';
 import { toNewExecution, toNewExecutions, type DispatchItem, type DispatchOptions } from './dispatchInput.js';
 import { discardDeadLetter, listDeadLetters, replayDeadLetter, type DeadLetterListOptions } from './deadLetters.js';
 import { checkHealth, type SenpukiHealth } from './health.js';
@@ -36,7 +37,7 @@ import { unservedReason } from './workerCoverage.js';
 import { EngineEventHub, type EngineEvents } from './events.js';
 import { SpanKind, inSpan, traceCarrier } from './tracing.js';
 import { assertUuid, checkListLimit, describe, toMs } from './validation.js';
-import { Worker, type WorkerOptions } from './worker.js';
+import { Worker, type TakenDispatch, type WorkerOptions } from './worker.js';
 import { timeoutSignal } from '../support/timers.js';
 
 export const DEFAULT_MAX_ARGS_BYTES = 1024 * 1024;
@@ -110,6 +111,7 @@ export class Senpuki {
   private closing: Promise<void> | undefined;
   private workerList: { at: number; list: Promise<WorkerRecord[]> } | undefined;
   private readonly events = new EngineEventHub();
+  private readonly completions = new LocalCompletions();
 
   constructor(options: SenpukiOptions) {
     const store = options.store ?? options.backend;
@@ -194,11 +196,33 @@ export class Senpuki {
   ): Promise<{ execution: ExecutionRecord; created: boolean }> {
     const row = toNewExecution(this.registry, fn, args, options, Math.min(maxArgsBytes, this.maxArgsBytes));
     return inSpan(`senpuki.dispatch ${row.functionName}`, { kind: SpanKind.PRODUCER, attributes: { 'senpuki.function': row.functionName, 'senpuki.queue': row.queue } }, async (span) => {
-      const result = await this.store.createExecution({ ...row, traceContext: traceCarrier() });
+      // A worker of this process that would claim it at once takes it in the dispatch's own write.
+      const taken = row.delayMs === 0 ? this.localTaker(row) : undefined;
+      let result: Awaited<ReturnType<Store['createExecution']>>;
+      try {
+        result = await this.store.createExecution({ ...row, traceContext: traceCarrier() }, taken?.lease);
+      } catch (error) {
+        taken?.decline();
+        throw error;
+      }
       span.setAttributes({ 'senpuki.execution_id': result.execution.id, 'senpuki.created': result.created });
-      if (result.created) await this.announcer.announce(dispatchChanges([result.execution], [options]));
-      return result;
+      const { leasedTask } = result;
+      if (leasedTask) taken!.start(leasedTask);
+      else taken?.decline();
+      if (result.created) {
+        await this.announcer.announce(leasedTask ? startedChanges(leasedTask) : dispatchChanges([result.execution], [options]));
+      }
+      return { execution: result.execution, created: result.created };
     });
+  }
+
+  /** The first of this instance's workers that takes a dispatch of `row` at once (see `Worker.takeDispatch`). */
+  private localTaker(row: { queue: string; tags: string[]; functionName: string }): TakenDispatch | undefined {
+    for (const worker of this.workers) {
+      const taken = worker.takeDispatch(row);
+      if (taken) return taken;
+    }
+    return undefined;
   }
 
   /**
@@ -232,16 +256,25 @@ export class Senpuki {
     const timeoutMs = options.timeoutMs === undefined ? undefined : toMs(options.timeoutMs, 'timeoutMs');
     const signals = [options.signal, timeoutMs === undefined ? undefined : timeoutSignal(timeoutMs)].filter((s): s is AbortSignal => !!s);
     const signal = signals.length ? AbortSignal.any(signals) : undefined;
-    let execution: ExecutionRecord;
+    // A worker of this process that completes it tells us at once; anything else comes through the feed.
+    const local = this.completions.wait(id);
+    const settledHere = new AbortController();
+    const watched = this.feed.waitForExecution(id, signal ? AbortSignal.any([signal, settledHere.signal]) : settledHere.signal);
     try {
-      execution = await this.feed.waitForExecution(id, signal);
+      const outcome = await Promise.race([watched.then((execution) => ({ execution })), local.completed.then((result) => ({ result }))]);
+      return ('result' in outcome ? outcome.result : settledResult(outcome.execution)) as R;
     } catch (error) {
       if (signal?.aborted && !options.signal?.aborted) {
         throw new WaitTimeoutError(`Execution ${id} did not finish within ${timeoutMs} ms; it goes on, wait again or cancel it`);
       }
       throw error;
+    } finally {
+      local.cancel();
+      if (!settledHere.signal.aborted) {
+        watched.catch(() => {}); // Its end is of no interest once the wait is over.
+        settledHere.abort();
+      }
     }
-    return settledResult(execution) as R;
   }
 
   /** The result of a finished execution; throws while it is not finished. */
@@ -412,7 +445,7 @@ export class Senpuki {
     if (this.closing) throw closedMeanwhile();
     const worker = new Worker(
       {
-        runtime: { store: this.store, feed: this.feed, announcer: this.announcer, registry: this.registry, streams: this.streams },
+        runtime: { store: this.store, feed: this.feed, announcer: this.announcer, registry: this.registry, streams: this.streams, completions: this.completions },
         events: this.events,
         notifications: this.notifications,
         pushReachesAllWriters: this.pushReachesAllWriters,
@@ -448,6 +481,15 @@ function dispatchChanges(executions: ExecutionRecord[], options: DispatchOptions
     tasks: executions.map((execution) => ({ id: execution.rootTaskId, state: 'pending' as const, executionId: execution.id })),
     executions: executions.map((execution) => ({ id: execution.id, state: 'pending' as const })),
     wakeQueues: executions.filter((_, i) => !options[i]!.delay).map((execution) => execution.queue),
+  };
+}
+
+/** What a dispatch taken by a local worker changed: its execution and root task are running. */
+function startedChanges(task: TaskRecord): Changes {
+  return {
+    tasks: [{ id: task.id, state: 'running', executionId: task.executionId }],
+    executions: [{ id: task.executionId, state: 'running' }],
+    wakeQueues: [],
   };
 }
 

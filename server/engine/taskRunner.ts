@@ -20,6 +20,8 @@ export interface RunningTask {
   controller: AbortController;
   /** True while every wait of the task is pending (it holds no slot). */
   readonly suspended: boolean;
+  /** True while its function runs and is not only waiting: it may finish in this turn of the event loop. */
+  readonly executing: boolean;
   /** Settles when the function has returned (or thrown), before its outcome is written. */
   executed: Promise<void>;
   /** Settles when the task's outcome has been written (or fenced off). */
@@ -100,11 +102,15 @@ export function runTask(deps: RunTaskDeps, task: ClaimedTask, slotHeld: boolean)
   // Every pending child wait listens on the task's signal; a fan-out over thousands is normal.
   setMaxListeners(0, controller.signal);
   const slot = new TaskSlot(deps.slots, slotHeld);
+  let returned = false;
   const running: RunningTask = {
     task,
     controller,
     get suspended() {
       return slot.suspended;
+    },
+    get executing() {
+      return !returned && !slot.suspended;
     },
     executed: Promise.resolve(),
     done: Promise.resolve(),
@@ -120,6 +126,7 @@ export function runTask(deps: RunTaskDeps, task: ClaimedTask, slotHeld: boolean)
     } finally {
       // The function is done: its slot may run the next task while this outcome is written (the
       // task stays running, leased and heartbeated, in the store and here until it is).
+      returned = true;
       slot.release();
       markExecuted();
     }
@@ -217,6 +224,9 @@ async function settle(deps: RunTaskDeps, task: ClaimedTask, outcome: TaskOutcome
     let changes: Awaited<ReturnType<typeof write>>;
     try {
       changes = await write(outcome);
+      if (outcome.kind === 'completed' && changes?.executions.some((e) => e.id === task.executionId && e.state === 'completed')) {
+        deps.runtime.completions?.completed(task.executionId, outcome.result);
+      }
     } catch (error) {
       if (isTransientStoreError(error) || outcome.kind !== 'completed') throw error;
       deps.logger.error({ err: error, taskId: task.id }, 'the store refused the task result; failing the task');

@@ -14,10 +14,11 @@ interface Pending {
 /**
  * Writes one worker's task outcomes in batches, as graphile-worker does its completions: an
  * outcome that arrives while no write is in flight goes out at the next turn of the event loop
- * (with whatever else finished in that turn); outcomes arriving meanwhile wait for that write and
- * go out together in the next. An idle worker adds no delay; a busy one writes many tasks per
- * statement. Each caller gets its own task's changes (undefined when fenced off) or the error of
- * the write its outcome was part of, and retries as it would a single write.
+ * (with whatever else finished in that turn), or at once when no other task of the worker is
+ * running its function (nothing else could join it); outcomes arriving meanwhile wait for that
+ * write and go out together in the next. An idle worker adds no delay; a busy one writes many
+ * tasks per statement. Each caller gets its own task's changes (undefined when fenced off) or the
+ * error of the write its outcome was part of, and retries as it would a single write.
  */
 export class TaskSettler {
   private queue: Pending[] = [];
@@ -26,6 +27,8 @@ export class TaskSettler {
   constructor(
     private readonly store: Store,
     private readonly workerId: string,
+    /** Whether another task of the worker may still finish in this turn of the event loop. */
+    private readonly othersExecuting: () => boolean = () => true,
     private readonly batchSize = DEFAULT_SETTLE_BATCH_SIZE,
   ) {}
 
@@ -34,7 +37,8 @@ export class TaskSettler {
       this.queue.push({ input, resolve, reject });
       if (!this.flushing) {
         this.flushing = true;
-        setImmediate(() => void this.flush());
+        if (this.othersExecuting()) setImmediate(() => void this.flush());
+        else queueMicrotask(() => void this.flush());
       }
     });
   }

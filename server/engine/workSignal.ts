@@ -20,6 +20,11 @@ export class WorkSignal {
     this.wakeLoop();
   }
 
+  /** True while no claim is under way and the last one left nothing waiting (nothing announced since). */
+  get idle(): boolean {
+    return !this.mayWait && !this.claiming;
+  }
+
   /** A concurrency slot came free. */
   slotFreed(): void {
     if (this.mayWait && !this.claiming) this.wakeLoop();

@@ -30,7 +30,8 @@ import type { EngineEventHub } from './events.js';
 import { runTask, type RunningTask } from './taskRunner.js';
 import { TaskSettler } from './taskSettler.js';
 import { WorkSignal } from './workSignal.js';
-import { DEFAULT_MAX_LEASE_LOSSES, DEFAULT_WORKER_PRESENCE_INTERVAL_MS, type WorkerPresence } from '../store/store.js';
+import { DEFAULT_MAX_LEASE_LOSSES, DEFAULT_WORKER_PRESENCE_INTERVAL_MS, type ClaimedTask, type DispatchLease, type WorkerPresence } from '../store/store.js';
+import type { TaskRecord } from '../domain/types.js';
 import type { PollOptions } from '../realtime/changeFeed.js';
 
 export const DEFAULT_CONCURRENCY = 10;
@@ -63,6 +64,16 @@ export interface WorkerOptions {
 }
 
 export type WorkerState = 'starting' | 'ready' | 'draining' | 'stopped';
+
+/** A dispatch a worker takes at once, its slot held meanwhile (see `Worker.takeDispatch`). */
+export interface TakenDispatch {
+  /** What the dispatch writes on the root task. */
+  lease: DispatchLease;
+  /** The dispatch committed with the task leased to this worker: run it. */
+  start(task: TaskRecord): void;
+  /** Nothing was leased (an idempotency key already taken, a failed write): the slot goes back. */
+  decline(): void;
+}
 
 export interface WorkerHealth {
   workerId: string;
@@ -126,7 +137,10 @@ export class Worker {
       maxLeaseLosses: options.maxLeaseLosses ?? DEFAULT_MAX_LEASE_LOSSES,
     };
     this.slots = new Semaphore(this.options.concurrency, () => this.work.slotFreed());
-    this.settler = new TaskSettler(deps.runtime.store, this.id);
+    this.settler = new TaskSettler(deps.runtime.store, this.id, () => {
+      for (const task of this.running.values()) if (task.executing) return true;
+      return false;
+    });
     const retention = toRetentionPolicy(options.retention);
     this.retention = retention && new RetentionRunner(retention);
     this.executions = new ExecutionWatchers(
@@ -217,6 +231,36 @@ export class Worker {
 
   private isStopping(): boolean {
     return this.stateValue === 'draining' || this.stateValue === 'stopped';
+  }
+
+  /**
+   * Takes a dispatch made in this process before it is written, when this worker would claim it
+   * the moment it committed: the worker is ready, serves the task's queue, tags and function (one
+   * without a concurrency limit), holds a free slot for it, and its last claim left nothing else
+   * waiting (so nothing of a higher priority is passed over). The dispatch then writes the task
+   * leased to this worker, and the claim's statement and commit are saved.
+   */
+  takeDispatch(task: { queue: string; tags: string[]; functionName: string }): TakenDispatch | undefined {
+    if (this.stateValue !== 'ready' || !this.work.idle || !this.options.queues.includes(task.queue)) return undefined;
+    const { tags } = this.options;
+    if (tags?.length && !task.tags.some((tag) => tags.includes(tag))) return undefined;
+    const definition = this.deps.runtime.registry.get(task.functionName);
+    if (!definition || definition.maxConcurrent !== undefined) return undefined;
+    if (this.running.size >= this.options.maxSuspended + this.options.concurrency || !this.slots.tryAcquire()) return undefined;
+    let settled = false;
+    return {
+      lease: { workerId: this.id, leaseMs: this.options.leaseMs },
+      start: (claimed) => {
+        if (settled) return;
+        settled = true;
+        this.runClaimed({ ...claimed, executionStarted: true }, true);
+      },
+      decline: () => {
+        if (settled) return;
+        settled = true;
+        this.slots.release();
+      },
+    };
   }
 
   /** Wakes an idle claim loop (a task became runnable in one of our queues). */
@@ -344,13 +388,14 @@ export class Worker {
     return delayOrWake(ms, (wake) => (this.wake = wake)).finally(() => (this.wake = undefined));
   }
 
-  private runClaimed(task: Parameters<typeof runTask>[1]): void {
+  /** Runs a task claimed (or taken at dispatch) for this worker; `slotHeld` when its slot is taken already. */
+  private runClaimed(task: ClaimedTask, slotHeld = false): void {
     // A waiting orchestrator may have taken its slot back between the claim and now: then this
     // task waits for the next free slot (its lease is renewed meanwhile) rather than overshoot.
     const running = runTask(
       { runtime: { ...this.deps.runtime, workerId: this.id }, settler: this.settler, slots: this.slots, logger: this.deps.logger, stopped: this.stopped.signal },
       task,
-      this.slots.tryAcquire(),
+      slotHeld || this.slots.tryAcquire(),
     );
     this.running.set(task.id, running);
     this.executions.watch(task.executionId);

@@ -34,8 +34,9 @@ export async function completeTasks(db: Queryable, workerId: string, completions
        SELECT i.task_id, i.execution_id, coalesce(i.result, 'null'::jsonb) AS result
        FROM jsonb_to_recordset($2::jsonb) AS i(task_id uuid, execution_id uuid, result jsonb)
      ), locked AS MATERIALIZED (
+       -- = ANY of an array, not IN (subquery): a primary-key probe per execution, never a hash over the table.
        SELECT e.id, e.state, e.root_task_id FROM senpuki_executions e
-       WHERE e.id IN (SELECT execution_id FROM input)
+       WHERE e.id = ANY(ARRAY(SELECT execution_id FROM input))
        ORDER BY e.id FOR UPDATE OF e
      ), done AS (
        UPDATE senpuki_tasks t SET state = 'completed', result = i.result, finished_at = now(),

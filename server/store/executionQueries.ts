@@ -1,8 +1,8 @@
-import type { ExecutionRecord, ExecutionState, Json, StoredError } from '../domain/types.js';
+import type { ExecutionRecord, ExecutionState, Json, StoredError, TaskRecord } from '../domain/types.js';
 import { mergeChanges, noChanges, type Changes } from './changes.js';
 import type { Queryable } from './db.js';
 import { prepared } from './prepared.js';
-import { EXECUTION_COLUMNS, qualify, toExecution, type ExecutionRow } from './rows.js';
+import { EXECUTION_COLUMNS, TASK_COLUMNS, aliased, qualify, toExecution, toTask, unprefixed, type ExecutionRow, type TaskRow } from './rows.js';
 
 export const ACTIVE_EXECUTION_STATES: ExecutionState[] = ['pending', 'running'];
 
@@ -22,30 +22,47 @@ export interface NewExecution {
   traceContext?: Record<string, string>;
 }
 
+/** A worker that takes a dispatch's root task at once (see `insertExecution`). */
+export interface DispatchLease {
+  workerId: string;
+  leaseMs: number;
+}
+
 /**
  * Inserts an execution and its root task in one statement. With an idempotency key already taken
  * nothing is inserted and the existing execution is returned (`created: false`); two concurrent
  * dispatches with one key serialise on the unique index.
+ *
+ * With a `lease`, the execution starts running and its root task is leased to that worker in the
+ * same statement, as a claim would have done once the dispatch had committed (the worker's
+ * process decided it has a free slot and nothing else waiting for it): one commit less between a
+ * dispatch and its start. The leased task is returned as the claim would return it.
  */
 export async function insertExecution(
   db: Queryable,
   input: NewExecution,
-): Promise<{ execution: ExecutionRecord; created: boolean }> {
-  const { rows } = await db.query<ExecutionRow>(
+  lease?: DispatchLease,
+): Promise<{ execution: ExecutionRecord; created: boolean; leasedTask?: TaskRecord }> {
+  const { rows } = await db.query<ExecutionRow & Record<string, unknown>>(
     prepared(`WITH e AS (
        INSERT INTO senpuki_executions
-         (id, function_name, args, state, queue, tags, priority, idempotency_key, root_task_id, deadline_at)
-       VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8,
-               now() + ($9::bigint + $10::bigint) * interval '1 millisecond')
+         (id, function_name, args, state, queue, tags, priority, idempotency_key, root_task_id, deadline_at${lease ? ', started_at' : ''})
+       VALUES ($1, $2, $3, '${lease ? 'running' : 'pending'}', $4, $5, $6, $7, $8,
+               now() + ($9::bigint + $10::bigint) * interval '1 millisecond'${lease ? ', now()' : ''})
        ON CONFLICT (idempotency_key) DO NOTHING
        RETURNING ${EXECUTION_COLUMNS}
      ), t AS (
        INSERT INTO senpuki_tasks
-         (id, execution_id, kind, function_name, args, state, max_attempts, queue, tags, priority, scheduled_for, trace_context)
-       SELECT $8, e.id, 'function', $2, $3, 'pending', $11, $4, $5, $6, now() + $9::bigint * interval '1 millisecond', $12::jsonb
+         (id, execution_id, kind, function_name, args, state, max_attempts, queue, tags, priority, scheduled_for, trace_context${
+           lease ? ', lease_owner, lease_expires_at, started_at, run_started_at' : ''
+         })
+       SELECT $8, e.id, 'function', $2, $3, '${lease ? 'running' : 'pending'}', $11, $4, $5, $6, now() + $9::bigint * interval '1 millisecond', $12::jsonb${
+         lease ? ", $13, now() + $14::bigint * interval '1 millisecond', now(), now()" : ''
+       }
        FROM e
+       ${lease ? `RETURNING ${aliased(TASK_COLUMNS, LEASED_TASK_PREFIX)}` : ''}
      )
-     SELECT * FROM e`),
+     SELECT * FROM e${lease ? ' CROSS JOIN t' : ''}`),
     [
       input.id,
       input.functionName,
@@ -59,15 +76,20 @@ export async function insertExecution(
       input.maxDurationMs ?? null,
       input.maxAttempts,
       input.traceContext ? JSON.stringify(input.traceContext) : null,
+      ...(lease ? [lease.workerId, lease.leaseMs] : []),
     ],
   );
-  if (rows[0]) return { execution: toExecution(rows[0]), created: true };
+  const row = rows[0];
+  if (row) return { execution: toExecution(row), created: true, leasedTask: lease ? toTask(unprefixed<TaskRow>(row, LEASED_TASK_PREFIX)) : undefined };
   const existing = await db.query<ExecutionRow>(
     `SELECT ${EXECUTION_COLUMNS} FROM senpuki_executions WHERE idempotency_key = $1`,
     [input.idempotencyKey],
   );
   return { execution: toExecution(existing.rows[0]!), created: false };
 }
+
+/** The leased task's columns, next to the execution's in one row. */
+const LEASED_TASK_PREFIX = 'task_';
 
 /**
  * `insertExecution` for many executions in one statement, results in input order. An item whose

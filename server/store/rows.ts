@@ -37,6 +37,23 @@ export const runError = (expression: string): string => `jsonb_build_object('nam
 export const qualify = (columns: string, alias: string): string =>
   columns.replace(/(^|,\s*)([a-z_]+)/g, `$1${alias}.$2`);
 
+/** A column list with every output name prefixed (two tables' columns side by side in one row). */
+export const aliased = (columns: string, prefix: string): string =>
+  columns
+    .split(',')
+    .map((column) => {
+      const [expression, name] = column.trim().split(/\s+AS\s+/);
+      return `${expression} AS ${prefix}${name ?? expression}`;
+    })
+    .join(', ');
+
+/** The columns of `row` named with `prefix`, without it. */
+export function unprefixed<T>(row: Record<string, unknown>, prefix: string): T {
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(row)) if (name.startsWith(prefix)) out[name.slice(prefix.length)] = value;
+  return out as T;
+}
+
 export interface ExecutionRow {
   id: string;
   function_name: string;

@@ -20,6 +20,7 @@ import {
   selectExecution,
   selectExecutionPage,
   selectExecutions,
+  type DispatchLease,
   type ExecutionCursor,
   type ExecutionFilter,
   type NewExecution,
@@ -66,7 +67,7 @@ import {
 } from './taskQueries.js';
 
 export type { Changes } from './changes.js';
-export type { ExecutionCursor, ExecutionFilter, NewExecution } from './executionQueries.js';
+export type { DispatchLease, ExecutionCursor, ExecutionFilter, NewExecution } from './executionQueries.js';
 export type { NewChild, TaskOutcome } from './taskQueries.js';
 
 /** One outcome for `settleTasks`. */
@@ -145,8 +146,9 @@ export class Store {
     return retryTransient(() => this.use(fn), { maxAttempts: READ_ATTEMPTS });
   }
 
-  createExecution(input: NewExecution) {
-    return this.use((db) => insertExecution(db, input));
+  /** With a `lease`, the execution starts running with its root task leased to that worker (see `insertExecution`). */
+  createExecution(input: NewExecution, lease?: DispatchLease) {
+    return this.use((db) => insertExecution(db, input, lease));
   }
   /** Many executions and their root tasks in one statement, results in input order (idempotency keys honoured per item). */
   createExecutions(inputs: NewExecution[]) {
