@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { NotFoundError, SenpukiError, ValidationError } from '../server/errors.js';
 import { waitFor as until } from './helpers/conditions.js';
+import { countClaims } from './helpers/claimCounter.js';
 import { describeOnEachStore } from './helpers/engine.js';
 import { Gates } from './helpers/gates.js';
 
@@ -183,20 +184,7 @@ await describeOnEachStore('dispatch and waitFor', (engine, kind) => {
     const { senpuki } = engine;
     const gates = new Gates();
     const parked = senpuki.durable('parked', async (_ctx, key: string) => gates.wait(key));
-    const { store } = senpuki;
-    const claimTasks = store.claimTasks.bind(store);
-    const claims = { count: 0, inFlight: 0, lastFound: -1 };
-    store.claimTasks = async (options) => {
-      claims.count++;
-      claims.inFlight++;
-      try {
-        const claimed = await claimTasks(options);
-        claims.lastFound = claimed.length;
-        return claimed;
-      } finally {
-        claims.inFlight--;
-      }
-    };
+    const claims = countClaims(senpuki.store);
     const worker = await senpuki.serve({ concurrency: 1 });
     try {
       // Idle: its last claim found nothing (earlier tests' pending executions have run).
@@ -219,7 +207,7 @@ await describeOnEachStore('dispatch and waitFor', (engine, kind) => {
       const runs = (await senpuki.getTask(root.id)).runs;
       assert.deepEqual(runs.map((run) => [run.outcome, run.worker]), [['completed', worker.id]]);
     } finally {
-      store.claimTasks = claimTasks;
+      claims.restore();
       gates.openAll();
       await worker.stop();
     }
