@@ -6,6 +6,8 @@ import type { ExecutionMessage, NotificationBackend, TaskMessage } from '../serv
 import { MemoryBackend } from '../server/notifications/memoryBackend.js';
 import { Senpuki } from '../server/engine/senpuki.js';
 import { Store } from '../server/store/store.js';
+import { ExecutionsFeed } from '../server/realtime/executionsFeed.js';
+import { executionChannel } from '../server/notifications/channels.js';
 import { waitFor } from './helpers/conditions.js';
 
 /** A user's backend with exactly the spec's five methods, built on a MemoryBackend it does not expose. */
@@ -134,6 +136,41 @@ describe('the notification layer as consumers written to the spec see it', () =>
       assert.ok(sent.includes(`execution ${id} completed`), `the execution's went through notifyExecutionUpdated: ${sent.join('; ')}`);
       assert.ok(sent.every((line) => /^(task|execution) [0-9a-f-]{36} [a-z_]+$/.test(line)), 'only the spec\'s channels reach a spec-only backend');
     } finally {
+      await senpuki.close();
+      await inner.close();
+    }
+  });
+
+  it('a list feed on a spec-only backend keeps polling at its fast rate, even once the backend has proved it delivers', async () => {
+    const inner = new MemoryBackend();
+    const store = await Store.embedded({ dataDir: 'memory://' });
+    // A relaxed poll (60 s) would miss the test's budget: only the fast rate delivers in time.
+    const senpuki = new Senpuki({ store, notifications: specOnlyBackend(inner), pollMinIntervalMs: 20, pollMaxIntervalMs: 60_000 });
+    const stop = new AbortController();
+    try {
+      senpuki.durable('noop', async () => 'ok');
+      await senpuki.serve({ concurrency: 1 });
+      // The backend proves it delivers: a message reaches a listen through its subscribeToExecution.
+      const probe = randomUUID();
+      let heard = false;
+      const unlisten = await senpuki.notifications.listen(executionChannel(probe), () => (heard = true));
+      await waitFor(async () => (await inner.notifyExecutionUpdated(probe, 'running'), heard), { message: 'the probe message' });
+      unlisten();
+      assert.equal(senpuki.notifications.connected, true, 'the spec streams delivered');
+      const feed = new ExecutionsFeed({ store, notifications: senpuki.notifications, pushReachesAllWriters: senpuki.pushReachesAllWriters, ...senpuki.pollOptions });
+      const since = await feed.currentCursor();
+      const changes = feed.watch({}, { since, signal: stop.signal })[Symbol.asyncIterator]();
+      const first = changes.next();
+      // Its first read is done by then: what comes next is found by its polls.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const started = Date.now();
+      const id = await senpuki.dispatch('noop', []);
+      const { value } = await Promise.race([first, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no list event within 10 s')), 10_000))]);
+      assert.equal(value?.id, id);
+      assert.ok(Date.now() - started < 10_000);
+      await changes.return?.(undefined);
+    } finally {
+      stop.abort();
       await senpuki.close();
       await inner.close();
     }
