@@ -159,10 +159,13 @@ describe('the notification layer as consumers written to the spec see it', () =>
       assert.equal(senpuki.notifications.connected, true, 'the spec streams delivered');
       const feed = new ExecutionsFeed({ store, notifications: senpuki.notifications, pushReachesAllWriters: senpuki.pushReachesAllWriters, ...senpuki.pollOptions });
       const since = await feed.currentCursor();
+      let reads = 0;
+      const listChanges = store.listExecutionsChangedAfter.bind(store);
+      store.listExecutionsChangedAfter = (...args) => (reads++, listChanges(...args));
       const changes = feed.watch({}, { since, signal: stop.signal })[Symbol.asyncIterator]();
       const first = changes.next();
-      // Its first read is done by then: what comes next is found by its polls.
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      // Once its first read is done, what comes next can only be found by its polls.
+      await waitFor(() => reads > 0, { message: 'the feed\'s first read' });
       const started = Date.now();
       const id = await senpuki.dispatch('noop', []);
       const { value } = await Promise.race([first, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no list event within 10 s')), 10_000))]);
