@@ -58,24 +58,16 @@ describe('multiplexed subscriptions: one execution per version, never across acc
     await engine.close();
   });
 
-  it('executes a version once for subscribers in one scope, and apart for a read token', async () => {
+  it('executes a new version once for subscribers in one scope, and apart for a read token', async () => {
     // No worker takes this queue: the execution stays PENDING with a waitingReason.
     const { token, execution } = await dispatch('never', 'unserved');
     const first = wsSubscribe(client(API_KEY), EXECUTION_UPDATED, { id: execution.id });
-    await first.log.waitForEvents(1);
-    const readsForOne = reasonReads;
-    assert.equal(readsForOne, 1);
-
     const second = wsSubscribe(client(API_KEY), EXECUTION_UPDATED, { id: execution.id });
-    await second.log.waitForEvents(1);
-    assert.equal(reasonReads, readsForOne, 'a second key holder on the same version reuses the first execution');
+    // The same row, the same document and variables: only the scope differs.
+    const viaToken = wsSubscribe(client(token), EXECUTION_UPDATED, { id: execution.id });
+    for (const subscription of [first, second, viaToken]) await subscription.log.waitForEvents(1);
     assert.deepEqual(second.log.events[0], first.log.events[0]);
     assert.match(first.log.events[0]!.data.executionUpdated.waitingReason, /live workers take: default/);
-
-    // The same row object, the same document and variables: only the scope differs.
-    const viaToken = wsSubscribe(client(token), EXECUTION_UPDATED, { id: execution.id });
-    await viaToken.log.waitForEvents(1);
-    assert.equal(reasonReads, readsForOne + 1, 'a read token gets its own execution');
     const tokenRow = viaToken.log.events[0]!.data.executionUpdated;
     assert.equal(tokenRow.version, first.log.events[0]!.data.executionUpdated.version);
     assert.match(tokenRow.waitingReason, /No live worker takes queue "unserved"/);
@@ -85,7 +77,18 @@ describe('multiplexed subscriptions: one execution per version, never across acc
     const sse = sseSubscribe(fetch, server.graphqlUrl, EXECUTION_UPDATED, { id: execution.id }, { authorization: `Bearer ${token}` });
     await sse.log.waitForEvents(1);
     assert.deepEqual(sse.log.events[0], viaToken.log.events[0]);
-    for (const subscription of [first, second, viaToken, sse]) subscription.stop();
+    sse.stop();
+    await waitFor(() => server.app.activeSubscriptions === 3, { message: 'the SSE subscription to end' });
+
+    // One new version, read once for all three: one execution for the two key holders, one for the token.
+    const readsBefore = reasonReads;
+    const { body } = await postGraphQL(fetch, server.graphqlUrl, `mutation($id: ID!) { cancelExecution(id: $id) { execution { state } } }`, { id: execution.id }, KEY);
+    assert.equal(body.errors, undefined, JSON.stringify(body.errors));
+    for (const subscription of [first, second, viaToken]) {
+      await subscription.log.waitForEnd();
+      assert.equal(subscription.log.events.at(-1)?.data?.executionUpdated.state, 'CANCELLED');
+    }
+    assert.equal(reasonReads - readsBefore, 2, 'the key holders share one execution of the new version; the read token has its own');
   });
 
   it('ends only the subscription whose read token expired; a key holder on the same row carries on', async () => {

@@ -10,7 +10,7 @@ import type { PostgresDbOptions } from '../store/db.js';
 import type { EmbeddedDbOptions } from '../store/embeddedDb.js';
 import { StreamFeed, type StreamEvent, type StreamWatchOptions } from '../realtime/streamFeed.js';
 import { ChangeFeed, DEFAULT_POLL_BACKOFF_FACTOR, DEFAULT_POLL_MAX_INTERVAL_MS, DEFAULT_POLL_MIN_INTERVAL_MS, type PollOptions, type WatchOptions } from '../realtime/changeFeed.js';
-import type { RowFeed } from '../realtime/rowWatcher.js';
+import type { RowConsumer, RowFeed, RowWatcher } from '../realtime/rowWatcher.js';
 import { Store, type Changes, type ExactExecutionCursor, type ExecutionCursor, type ExecutionFilter, type ExecutionPageRow } from '../store/store.js';
 import { Announcer } from './announcer.js';
 import { LocalCompletions } from './localCompletions.js';
@@ -368,6 +368,20 @@ export class Senpuki {
   /** The task now, then each newer version, ending after its terminal state. */
   watchTask(id: string, options: WatchOptions = {}): RowFeed<TaskRecord> {
     return this.feed.watchTask(id, options);
+  }
+
+  /**
+   * Attaches `consumer` to the execution's shared watcher (one per row per process), which offers
+   * it the current version and then each newer one; detach it from the watcher returned. For
+   * consumers that keep their own `since` (graphql-ws row subscriptions); others use `watchExecution`.
+   */
+  attachToExecution(id: string, consumer: RowConsumer<ExecutionRecord>): RowWatcher<ExecutionRecord> {
+    return this.feed.attachToExecution(id, consumer);
+  }
+
+  /** Attaches `consumer` to the task's shared watcher (see `attachToExecution`). */
+  attachToTask(id: string, consumer: RowConsumer<TaskRecord>): RowWatcher<TaskRecord> {
+    return this.feed.attachToTask(id, consumer);
   }
 
   /** The events of stream `name` after `after`, the backlog first, ending once it is closed (GraphQL `executionStream`). */

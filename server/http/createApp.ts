@@ -196,6 +196,8 @@ export function createGraphQLApp(config: GraphQLAppConfig): GraphQLApp {
     useSubscriptionErrorStatus(),
     ...(config.plugins ?? []),
   ];
+  /** What every resolver's context holds besides the caller (useAuth adds the principal). */
+  const resolverContext = { senpuki, executionsFeed, executionTasksFeed, tokens, live, maxArgsBytes: limits.maxArgsBytes };
   const yoga = createYoga<Record<string, any>, Record<string, any>>({
     schema,
     graphqlEndpoint: graphqlPath,
@@ -221,12 +223,7 @@ export function createGraphQLApp(config: GraphQLAppConfig): GraphQLApp {
       error: (...args: unknown[]) => logger.error(args.map(String).join(' ')),
     },
     context: (initial: { socket?: unknown; req?: { socket?: { remoteAddress?: string } } }) => ({
-      senpuki,
-      executionsFeed,
-      executionTasksFeed,
-      tokens,
-      live,
-      maxArgsBytes: limits.maxArgsBytes,
+      ...resolverContext,
       // Over HTTP each subscription is a request of its own (SSE): counted per client instead.
       sseClientAddress: initial.socket ? undefined : (initial.req?.socket?.remoteAddress ?? 'local'),
     }),
@@ -256,6 +253,8 @@ export function createGraphQLApp(config: GraphQLAppConfig): GraphQLApp {
         logger,
         maskError,
         live,
+        // An application's own plugins expect to see every operation: with them, every subscription takes Yoga's path.
+        rowPath: config.plugins?.length ? undefined : { senpuki, contextFor: (principal) => ({ ...resolverContext, principal }) },
       });
       return ws;
     },

@@ -5,10 +5,13 @@ import type { YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { SenpukiError } from '../errors.js';
+import { socketErrors } from '../schema/errors.js';
 import type { Principal } from '../schema/access.js';
-import type { LiveContext } from '../schema/builder.js';
+import type { Senpuki } from '../engine/senpuki.js';
+import type { LiveContext, SchemaContext } from '../schema/builder.js';
+import { RowSubscriptions, type RowConnection, type SubscribeMessage } from './rowSubscriptions.js';
 import { sharedField, SubscriptionGroups, type GroupMember, type SubscriptionGroup } from './subscriptionGroups.js';
-import { serveGraphQLWs } from './wsGlue.js';
+import { serveGraphQLWs, type WsExtra } from './wsGlue.js';
 import { authorizationFromConnectionParams, type Authenticator } from './authenticator.js';
 import type { OriginPolicy } from './originPolicy.js';
 
@@ -28,6 +31,12 @@ export interface GraphQLWsOptions {
   maskError: (error: unknown, message: string) => Error;
   /** Counts open subscriptions (a group's members one by one) and ends them at shutdown. */
   live: LiveContext;
+  /**
+   * Given, subscriptions to one row's state run on the row path (rowSubscriptions.ts) instead of
+   * Yoga's per-operation pipeline. Left out when the application adds Yoga plugins of its own,
+   * which would expect to see every operation.
+   */
+  rowPath?: { senpuki: Senpuki; contextFor(principal: Principal): SchemaContext };
 }
 
 export interface GraphQLWsHandle {
@@ -49,22 +58,47 @@ interface JoinedRoot {
   member: GroupMember;
 }
 
+/** What this server keeps per graphql-ws connection. */
+interface ConnectionExtra extends Record<PropertyKey, unknown> {
+  principal: Principal;
+  /** Set once the connection is authenticated; the row path's view of it. */
+  rows: RowConnection & { acknowledged(): boolean };
+}
+
 /**
- * Gives every error without a code `code`, and drops the extensions Yoga keeps for HTTP (status
- * codes), which mean nothing on a socket. Errors may be shared (cached): copied, not changed.
+ * A subscribe message for the row path, when the connection is acknowledged and the message well
+ * formed, with a fresh id and room under the limit; anything else is graphql-ws's to answer
+ * (protocol errors close the socket, the limit's error, duplicate ids).
  */
-function withCodes(errors: readonly GraphQLError[], code: string): GraphQLError[] {
-  return errors.map((error) => {
-    const { http: _http, unexpected: _unexpected, ...extensions } = error.extensions ?? {};
-    return new GraphQLError(error.message, {
-      nodes: error.nodes,
-      source: error.source,
-      positions: error.positions,
-      path: error.path,
-      originalError: error.originalError,
-      extensions: { ...extensions, code: extensions.code ?? code },
-    });
-  });
+function takeRowSubscription(rows: RowSubscriptions, text: string, extra: WsExtra & Partial<ConnectionExtra>, maxPerConnection: number): boolean {
+  const connection = extra.rows;
+  if (!connection?.acknowledged() || !extra.principal || !text.includes('"subscribe"')) return false;
+  let message: unknown;
+  try {
+    message = JSON.parse(text);
+  } catch {
+    return false;
+  }
+  if (!isSubscribeMessage(message)) return false;
+  const { subscriptions } = connection;
+  if (message.id in subscriptions || Object.keys(subscriptions).length >= maxPerConnection) return false;
+  return rows.take(message, extra.principal, connection);
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isOptional = (value: unknown, check: (value: unknown) => boolean) => value === undefined || value === null || check(value);
+
+/** The checks graphql-ws makes of a subscribe message (its `parseMessage`). */
+function isSubscribeMessage(message: unknown): message is SubscribeMessage {
+  if (!isObject(message) || message.type !== 'subscribe' || typeof message.id !== 'string' || message.id === '') return false;
+  const { payload } = message;
+  return (
+    isObject(payload) &&
+    typeof payload.query === 'string' &&
+    isOptional(payload.operationName, (value) => typeof value === 'string') &&
+    isOptional(payload.variables, isObject) &&
+    isOptional(payload.extensions, isObject)
+  );
 }
 
 /** graphql-ws close reasons are limited to 123 bytes. */
@@ -96,7 +130,24 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
     },
   });
   const groups = new SubscriptionGroups(options.live);
-  const disposable = serveGraphQLWs<{ principal: Principal }>(
+  const rows =
+    options.rowPath &&
+    new RowSubscriptions({
+      ...options.rowPath,
+      live: options.live,
+      maskError: options.maskError,
+      logger,
+      prepare: (query) => {
+        const { schema, parse, validate } = yoga.getEnveloped({ params: { query } });
+        try {
+          const document = parse(query);
+          return validate(schema, document).length === 0 ? { schema, document } : undefined;
+        } catch {
+          return undefined; // graphql-ws's path answers the parse error
+        }
+      },
+    });
+  const disposable = serveGraphQLWs<ConnectionExtra>(
     {
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
       subscribe: async (args) => {
@@ -113,6 +164,14 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
       onConnect: async (ctx) => {
         try {
           ctx.extra.principal = await authenticator.authenticate(authorizationFromConnectionParams(ctx.connectionParams));
+          ctx.extra.rows = {
+            // graphql-ws replaces the registry when the socket closes: read it through the context.
+            get subscriptions() {
+              return ctx.subscriptions as Record<string, unknown>;
+            },
+            send: ctx.extra.send,
+            acknowledged: () => ctx.acknowledged,
+          };
           return true;
         } catch (error) {
           const message = error instanceof SenpukiError ? error.message : 'Authentication failed';
@@ -124,7 +183,7 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
       // code; over HTTP Yoga adds one, here we do, so every error a client sees says its kind.
       onNext: (_ctx, _id, _payload, _args, result) => {
         if (!result.errors?.length) return;
-        return { ...result, errors: withCodes([...result.errors], 'BAD_USER_INPUT') };
+        return { ...result, errors: socketErrors([...result.errors], 'BAD_USER_INPUT') };
       },
       onSubscribe: async (ctx, _id, payload) => {
         // graphql-ws registers the operation before calling us, so this count includes it.
@@ -154,10 +213,10 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
         try {
           document = parse(payload.query);
         } catch (error) {
-          return withCodes([error instanceof GraphQLError ? error : new GraphQLError('The query could not be parsed')], 'GRAPHQL_PARSE_FAILED');
+          return socketErrors([error instanceof GraphQLError ? error : new GraphQLError('The query could not be parsed')], 'GRAPHQL_PARSE_FAILED');
         }
         const errors = validate(schema, document);
-        if (errors.length > 0) return withCodes(errors, 'GRAPHQL_VALIDATION_FAILED');
+        if (errors.length > 0) return socketErrors(errors, 'GRAPHQL_VALIDATION_FAILED');
         let contextValue;
         try {
           contextValue = await contextFactory();
@@ -178,6 +237,7 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
     wss,
     options.keepAliveMs,
     logger,
+    rows && ((text, extra) => takeRowSubscription(rows, text, extra, options.maxSubscriptionsPerConnection)),
   );
 
   let closing: Promise<void> | undefined;

@@ -7,7 +7,12 @@ import type { WebSocket, WebSocketServer } from 'ws';
 export interface WsExtra {
   socket: WebSocket;
   request: IncomingMessage;
+  /** Sends one message as graphql-ws's own sends go (corked per turn, waiting on a slow client). */
+  send(data: string): void | Promise<void>;
 }
+
+/** Takes a message before graphql-ws does (true: handled); the rest go to graphql-ws. */
+export type MessageInterceptor<X> = (text: string, extra: X) => boolean;
 
 /** Queued bytes on one socket above which a send waits for the socket to drain (a slow client). */
 const HIGH_WATER_BYTES = 1024 * 1024;
@@ -24,6 +29,7 @@ export function serveGraphQLWs<E extends Record<PropertyKey, unknown>>(
   wss: WebSocketServer,
   keepAliveMs: number,
   logger: Logger,
+  intercept?: MessageInterceptor<WsExtra & Partial<E>>,
 ): { dispose(): Promise<void> } {
   const server = makeServer(options);
   wss.options.handleProtocols = handleProtocols;
@@ -52,31 +58,35 @@ export function serveGraphQLWs<E extends Record<PropertyKey, unknown>>(
             socket.ping();
           }, keepAliveMs)
         : undefined;
+    const send = (data: string): void | Promise<void> => {
+      if (socket.readyState !== socket.OPEN) return;
+      if (raw && !corked) {
+        corked = true;
+        raw.cork();
+        setImmediate(uncork);
+      }
+      if (socket.bufferedAmount < HIGH_WATER_BYTES) return void socket.send(data);
+      return new Promise<void>((resolve, reject) => socket.send(data, (error) => (error ? reject(error) : resolve())));
+    };
+    const extra = { socket, request, send } as WsExtra & Partial<E>;
     const closed = server.opened(
       {
         protocol: socket.protocol,
-        send: (data) => {
-          if (socket.readyState !== socket.OPEN) return;
-          if (raw && !corked) {
-            corked = true;
-            raw.cork();
-            setImmediate(uncork);
-          }
-          if (socket.bufferedAmount < HIGH_WATER_BYTES) return void socket.send(data);
-          return new Promise<void>((resolve, reject) => socket.send(data, (error) => (error ? reject(error) : resolve())));
-        },
+        send,
         close: (code, reason) => socket.close(code, reason),
         onMessage: (handle) =>
           socket.on('message', async (data) => {
             try {
-              await handle(String(data));
+              const text = String(data);
+              if (intercept?.(text, extra)) return;
+              await handle(text);
             } catch (error) {
               logger.error({ err: error }, 'graphql-ws message handling failed');
               socket.close(CloseCode.InternalServerError, 'Internal server error');
             }
           }),
       },
-      { socket, request } as WsExtra & Partial<E>,
+      extra,
     );
     socket.once('close', (code, reason) => {
       clearTimeout(pongWait);

@@ -16,7 +16,7 @@ import { executionChannel, taskChannel } from '../notifications/channels.js';
 import type { EngineBackend } from '../notifications/engineBackend.js';
 import type { Store } from '../store/store.js';
 import { listenChannel, type ChannelWatch } from './channelWatch.js';
-import { RowFeed, RowWatcher, type RowWatcherHost, type Versioned } from './rowWatcher.js';
+import { RowFeed, RowWatcher, type RowAttachment, type RowConsumer, type RowSource, type RowWatcherHost, type Versioned } from './rowWatcher.js';
 import {
   TERMINAL_EXECUTION_STATES,
   TERMINAL_TASK_STATES,
@@ -64,21 +64,16 @@ export interface WatchOptions {
   signal?: AbortSignal;
 }
 
-interface FeedSource<T extends Versioned> {
-  channel: string;
-  read: () => Promise<T | undefined>;
-  isTerminal: (row: T) => boolean;
-  notFound: string;
-}
-
 export class ChangeFeed {
   private readonly poll: PollOptions;
   private readonly tasks: DataLoader<string, TaskRecord | undefined>;
   private readonly executions: DataLoader<string, ExecutionRecord | undefined>;
-  /** Open watchers, nudged together when the backend comes back after an outage. */
-  private readonly openFeeds = new Set<() => void>();
-  /** The one watcher of each watched row, by channel. */
+  /** The one watcher of each watched row, by channel (nudged together when the backend comes back after an outage). */
   private readonly watchers = new Map<string, RowWatcher<any>>();
+  /** What every watcher shares: settings, the channel to listen on, its own end. */
+  private readonly host: RowWatcherHost;
+  private readonly taskRows: RowSource<TaskRecord>;
+  private readonly executionRows: RowSource<ExecutionRecord>;
 
   constructor(private readonly config: ChangeFeedConfig) {
     this.poll = pollOptionsOf(config);
@@ -87,11 +82,33 @@ export class ChangeFeed {
     const batch = { cache: false, batchScheduleFn: (run: () => void) => setImmediate(run) };
     this.tasks = new DataLoader(async (ids) => byId(ids, await config.store.getTasks(ids)), batch);
     this.executions = new DataLoader(async (ids) => byId(ids, await config.store.getExecutions(ids)), batch);
+    this.host = {
+      poll: this.poll,
+      listenConfirmTimeoutMs: config.listenConfirmTimeoutMs ?? DEFAULT_LISTEN_CONFIRM_TIMEOUT_MS,
+      pushReachesAllWriters: config.pushReachesAllWriters,
+      notifications: config.notifications,
+      openChannel: (channel, onMessage) => this.openChannel(channel, onMessage),
+      ended: (watcher) => {
+        if (this.watchers.get(watcher.channelKey) === watcher) this.watchers.delete(watcher.channelKey);
+      },
+    };
+    this.taskRows = {
+      channel: taskChannel,
+      read: (id) => this.readTask(id),
+      isTerminal: (task) => TERMINAL_TASK_STATES.has(task.state),
+      notFound: (id) => `No task with id ${id}`,
+    };
+    this.executionRows = {
+      channel: executionChannel,
+      read: (id) => this.readExecution(id),
+      isTerminal: (execution) => TERMINAL_EXECUTION_STATES.has(execution.state),
+      notFound: (id) => `No execution with id ${id}`,
+    };
   }
 
   /** Makes every open feed re-read now (messages may have been lost during a backend outage). */
   nudgeAll(): void {
-    for (const nudge of this.openFeeds) nudge();
+    for (const watcher of this.watchers.values()) watcher.nudge();
   }
 
   /** Reads one task through the batching loader. */
@@ -105,28 +122,12 @@ export class ChangeFeed {
 
   /** The task's snapshot, then each newer version, ending after a terminal state. */
   watchTask(id: string, options: WatchOptions = {}): RowFeed<TaskRecord> {
-    return this.watch(
-      {
-        channel: taskChannel(id),
-        read: () => this.readTask(id),
-        isTerminal: (task) => TERMINAL_TASK_STATES.has(task.state),
-        notFound: `No task with id ${id}`,
-      },
-      options,
-    );
+    return this.watch(this.taskRows, id, options);
   }
 
   /** The execution's snapshot, then each newer version, ending after a terminal state. */
   watchExecution(id: string, options: WatchOptions = {}): RowFeed<ExecutionRecord> {
-    return this.watch(
-      {
-        channel: executionChannel(id),
-        read: () => this.readExecution(id),
-        isTerminal: (execution) => TERMINAL_EXECUTION_STATES.has(execution.state),
-        notFound: `No execution with id ${id}`,
-      },
-      options,
-    );
+    return this.watch(this.executionRows, id, options);
   }
 
   /** Resolves with the task once it is terminal; rejects with the signal's reason when aborted. */
@@ -144,44 +145,46 @@ export class ChangeFeed {
   }
 
   /** A feed on the row's shared watcher, started on the first attach and stopped after the last detach. */
-  private watch<T extends Versioned>(source: FeedSource<T>, options: WatchOptions): RowFeed<T> {
-    const key = source.channel; // one channel per kind and id
-    const watchers = this.watchers as Map<string, RowWatcher<T>>;
-    const attachment = {
-      attach: (feed: RowFeed<T>) => {
-        let watcher = watchers.get(key);
-        if (!watcher) {
-          const host: RowWatcherHost = {
-            poll: this.poll,
-            listenConfirmTimeoutMs: this.config.listenConfirmTimeoutMs ?? DEFAULT_LISTEN_CONFIRM_TIMEOUT_MS,
-            pushReachesAllWriters: this.config.pushReachesAllWriters,
-            notifications: this.config.notifications,
-            openChannel: (onMessage) => this.openChannel(source, onMessage),
-            onEnded: () => {
-              if (watchers.get(key) === created) watchers.delete(key);
-            },
-            track: (nudge) => {
-              this.openFeeds.add(nudge);
-              return () => this.openFeeds.delete(nudge);
-            },
-          };
-          const created: RowWatcher<T> = new RowWatcher(source, host);
-          watchers.set(key, (watcher = created));
-        }
-        bound = watcher;
-        watcher.attach(feed);
-      },
-      detach: (feed: RowFeed<T>) => bound?.detach(feed),
-    };
-    let bound: RowWatcher<T> | undefined;
-    return new RowFeed(attachment, options.since, options.signal);
+  private watch<T extends Versioned>(source: RowSource<T>, id: string, options: WatchOptions): RowFeed<T> {
+    return new RowFeed(this.attachment(source, id), options.since, options.signal);
   }
 
-  private openChannel<T extends Versioned>(source: FeedSource<T>, onMessage: () => void): ChannelWatch {
+  /**
+   * Attaches a consumer of its own (one that keeps its own `since`) to the task's shared watcher,
+   * which offers it the row's current version, then every newer one; detach it from the
+   * watcher returned.
+   */
+  attachToTask(id: string, consumer: RowConsumer<TaskRecord>): RowWatcher<TaskRecord> {
+    return this.attachTo(this.taskRows, id, consumer);
+  }
+
+  attachToExecution(id: string, consumer: RowConsumer<ExecutionRecord>): RowWatcher<ExecutionRecord> {
+    return this.attachTo(this.executionRows, id, consumer);
+  }
+
+  /** Where a feed attaches: the row's watcher at the feed's first attach. */
+  private attachment<T extends Versioned>(source: RowSource<T>, id: string): RowAttachment<T> {
+    let bound: RowWatcher<T> | undefined;
+    return {
+      attach: (consumer) => void (bound = this.attachTo(source, id, consumer)),
+      detach: (consumer) => bound?.detach(consumer),
+    };
+  }
+
+  /** Attaches to the row's watcher, creating it on the first attach; the watcher stops after the last detach. */
+  private attachTo<T extends Versioned>(source: RowSource<T>, id: string, consumer: RowConsumer<T>): RowWatcher<T> {
+    const key = source.channel(id); // one channel per kind and id
+    let watcher = this.watchers.get(key) as RowWatcher<T> | undefined;
+    if (!watcher) this.watchers.set(key, (watcher = new RowWatcher(this.host, source, id, key)));
+    watcher.attach(consumer);
+    return watcher;
+  }
+
+  private openChannel(channel: string, onMessage: () => void): ChannelWatch {
     const backend = this.config.notifications;
     if (!backend) return { settled: Promise.resolve(), live: false, close() {} };
     // Confirmed late, anything published before may have been missed: re-read as on a message.
-    return listenChannel(backend, source.channel, onMessage, { retryMs: this.poll.pollMaxIntervalMs, onConfirmed: onMessage });
+    return listenChannel(backend, channel, onMessage, { retryMs: this.poll.pollMaxIntervalMs, onConfirmed: onMessage });
   }
 }
 

@@ -26,35 +26,46 @@ export function listenChannel(
   onMessage: (payload: string) => void,
   options: ListenChannelOptions,
 ): ChannelWatch {
-  let live = false;
-  let closed = false;
-  let unlisten: (() => void) | undefined;
-  let retry: NodeJS.Timeout | undefined;
-  const attempt = (): Promise<void> =>
-    backend.listen(channel, onMessage).then(
+  return new ChannelListen(backend, channel, onMessage, options);
+}
+
+/** A class rather than closures: a process may hold one per watched row, ten thousand at a time. */
+class ChannelListen implements ChannelWatch {
+  live = false;
+  readonly settled: Promise<void>;
+  private closed = false;
+  private unlisten: (() => void) | undefined;
+  private retry: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly backend: ChannelListener,
+    private readonly channel: string,
+    private readonly onMessage: (payload: string) => void,
+    private readonly options: ListenChannelOptions,
+  ) {
+    this.settled = this.attempt();
+  }
+
+  private attempt(): Promise<void> {
+    return this.backend.listen(this.channel, this.onMessage).then(
       (stop) => {
-        if (closed) return stop();
-        unlisten = stop;
-        live = true;
-        options.onConfirmed?.();
+        if (this.closed) return stop();
+        this.unlisten = stop;
+        this.live = true;
+        this.options.onConfirmed?.();
       },
       (error: unknown) => {
         // A channel the backend can never carry is not retried: the feed polls.
-        if (closed || error instanceof ChannelNotCarriedError) return;
-        retry = setTimeout(() => void attempt(), options.retryMs);
-        retry.unref();
+        if (this.closed || error instanceof ChannelNotCarriedError) return;
+        this.retry = setTimeout(() => void this.attempt(), this.options.retryMs);
+        this.retry.unref();
       },
     );
-  const settled = attempt();
-  return {
-    settled,
-    get live() {
-      return live;
-    },
-    close() {
-      closed = true;
-      clearTimeout(retry);
-      unlisten?.();
-    },
-  };
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.retry);
+    this.unlisten?.();
+  }
 }

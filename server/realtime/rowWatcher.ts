@@ -10,11 +10,11 @@
  *
  * Every read is offered to every attached feed, and each feed keeps only versions newer than the
  * last it delivered: a feed that just attached takes the row as its snapshot, the others drop it.
- * The row object handed out is shared: a version read once is one object for every feed, which
- * lets GraphQL execute a selection once per version (see multiplexedSubscribe.ts).
+ * The row object handed out is shared: one read is one object for every feed, which lets GraphQL
+ * execute a selection once per new version for all of them (see http/useMultiplexedSubscriptions.ts
+ * and http/rowSubscriptions.ts).
  */
 import { NotFoundError } from '../errors.js';
-import { delayOrWake } from '../support/timers.js';
 import type { ChannelWatch } from './channelWatch.js';
 import type { PollOptions } from './changeFeed.js';
 import type { EngineBackend } from '../notifications/engineBackend.js';
@@ -27,126 +27,166 @@ export interface Versioned {
   version: number;
 }
 
-/** One row, as the watcher reads and listens to it. */
+/** A kind of row (tasks, executions), as watchers read and listen to it: one object per kind, shared by every watcher. */
 export interface RowSource<T extends Versioned> {
-  read: () => Promise<T | undefined>;
-  isTerminal: (row: T) => boolean;
-  notFound: string;
+  channel(id: string): string;
+  read(id: string): Promise<T | undefined>;
+  isTerminal(row: T): boolean;
+  notFound(id: string): string;
 }
 
-/** What a watcher needs from the feed that owns it. */
+/** What watchers need from the feed that owns them: one object, shared by every watcher. */
 export interface RowWatcherHost {
   poll: PollOptions;
   listenConfirmTimeoutMs: number;
   /** Whether polling may relax to a safety net while the channel is live. */
   pushReachesAllWriters: boolean;
   notifications: EngineBackend | undefined;
-  openChannel(onMessage: () => void): ChannelWatch;
-  /** Called once the watcher has ended (no feed left, terminal row, not found). */
-  onEnded(): void;
-  /** Registered while running, so an outage's end can make every watcher re-read. */
-  track(nudge: () => void): () => void;
+  openChannel(channel: string, onMessage: () => void): ChannelWatch;
+  /** Called once a watcher has ended (no consumer left, terminal row, not found). */
+  ended(watcher: RowWatcher<any>): void;
 }
 
+/**
+ * What attaches to a watcher: offered every read (each keeps only versions newer than its own
+ * last), told when the row is gone. A feed (below) is one; a graphql-ws subscription that sends
+ * rows itself is another (http/rowSubscriptions.ts).
+ */
+export interface RowConsumer<T extends Versioned> {
+  offer(row: T, terminal: boolean): void;
+  fail(error: unknown): void;
+}
+
+/** The watcher's one timer: the channel's confirmation deadline first, then each poll tick. */
+function onTimer(watcher: RowWatcher<any>): void {
+  watcher.tick();
+}
+
+/**
+ * A state machine rather than an async loop, and methods rather than closures: a process may
+ * hold one per watched row, ten thousand at a time, so what each holds is kept to its fields,
+ * a channel listen and one timer.
+ */
 export class RowWatcher<T extends Versioned> {
-  private readonly feeds = new Set<RowFeed<T>>();
+  private readonly consumers = new Set<RowConsumer<T>>();
+  /**
+   * The newest version read. Only its number: the row itself goes once its consumers have taken
+   * it, which is most of what a watched row would otherwise hold (and what was executed for it).
+   */
+  private version = 0;
   private changed = false;
-  private wake: (() => void) | undefined;
+  private reading = false;
+  /** Until the channel is confirmed (or its wait timed out), nudges only mark the row changed: the first read follows anyway. */
+  private confirming = true;
   private stopped = false;
-  private latest: T | undefined;
-  /** While the channel is being confirmed, nudges only mark the row changed: the first read follows anyway. */
-  private confirming = false;
+  private intervalMs: number;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly channel: ChannelWatch;
 
   constructor(
-    private readonly source: RowSource<T>,
     private readonly host: RowWatcherHost,
+    private readonly source: RowSource<T>,
+    readonly id: string,
+    /** Its row's channel, which is also its key among the host's watchers. */
+    readonly channelKey: string,
   ) {
-    void this.run();
+    this.intervalMs = host.poll.pollMinIntervalMs;
+    this.channel = host.openChannel(channelKey, this.nudge);
+    // Read only once the channel is confirmed (or the wait timed out), so no change falls between.
+    this.timer = setTimeout(onTimer, host.listenConfirmTimeoutMs, this).unref();
+    void this.channel.settled.then(() => this.confirmed());
   }
 
   get attached(): number {
-    return this.feeds.size;
+    return this.consumers.size;
   }
 
-  /** Re-read as soon as possible (a message, a feed that wants its snapshot, the end of an outage). */
+  /** Re-read as soon as possible (a message, a consumer that wants its snapshot, the end of an outage). */
   readonly nudge = (): void => {
     this.changed = true;
-    if (!this.confirming) this.wake?.();
+    if (this.confirming || this.reading || this.stopped) return; // a read in flight re-reads when it is done
+    void this.read();
   };
 
-  attach(feed: RowFeed<T>): void {
-    this.feeds.add(feed);
-    // Whatever the watcher holds may be a moment old: the new feed's snapshot comes from a fresh read.
+  attach(consumer: RowConsumer<T>): void {
+    this.consumers.add(consumer);
+    // Whatever the watcher last read may be a moment old: the new consumer's snapshot comes from a fresh read.
     this.nudge();
   }
 
-  detach(feed: RowFeed<T>): void {
-    if (!this.feeds.delete(feed) || this.feeds.size > 0) return;
+  detach(consumer: RowConsumer<T>): void {
+    if (!this.consumers.delete(consumer) || this.consumers.size > 0) return;
     this.end();
+  }
+
+  /** The timer fired: the channel's confirmation is given up on (polling starts), or a poll tick. */
+  tick(): void {
+    this.timer = undefined;
+    if (this.confirming) this.confirmed();
+    else if (!this.reading && !this.stopped) void this.read();
+  }
+
+  private confirmed(): void {
+    if (!this.confirming || this.stopped) return;
+    this.confirming = false;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    void this.read();
   }
 
   private end(): void {
     if (this.stopped) return;
     this.stopped = true;
-    this.wake?.();
-    this.host.onEnded();
+    clearTimeout(this.timer);
+    this.channel.close();
+    this.host.ended(this);
   }
 
-  private async wait(ms: number): Promise<void> {
-    if (this.changed || this.stopped) return;
-    await delayOrWake(ms, (resolve) => (this.wake = resolve));
-    this.wake = undefined;
-  }
-
-  private async run(): Promise<void> {
+  private async read(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.reading = true;
+    const byMessage = this.changed;
+    this.changed = false;
+    const next: T | undefined | typeof MISSED = await this.source.read(this.id).catch(() => MISSED);
+    this.reading = false;
+    if (this.stopped) return;
     const { poll } = this.host;
-    const channel = this.host.openChannel(this.nudge);
-    const untrack = this.host.track(this.nudge);
-    try {
-      // Read only once the channel is confirmed (or the wait timed out), so no change falls between.
-      // Nudges meanwhile (attaches, messages) are all covered by that first read.
-      this.confirming = true;
-      await Promise.race([channel.settled, delayOrWake(this.host.listenConfirmTimeoutMs, (resolve) => (this.wake = resolve))]);
-      this.confirming = false;
-      this.wake?.(); // clears the confirmation timer when the channel won the race
-      this.wake = undefined;
-      let intervalMs = poll.pollMinIntervalMs;
-      while (!this.stopped) {
-        const byMessage = this.changed;
-        this.changed = false;
-        const next: T | undefined | typeof MISSED = await this.source.read().catch(() => MISSED);
-        if (this.stopped) return;
-        if (next === MISSED) {
-          // The store may be briefly unreachable: a missed tick, retried with backoff, never the end of a wait.
-          intervalMs = Math.min(poll.pollMaxIntervalMs, intervalMs * poll.pollBackoffFactor);
-          await this.wait(intervalMs);
-          continue;
-        }
-        if (!next) {
-          const error = new NotFoundError(this.source.notFound);
-          this.end();
-          for (const feed of [...this.feeds]) feed.fail(error);
-          return;
-        }
-        const advanced = !this.latest || next.version > this.latest.version;
-        // Same version, same object: feeds multiplexed on the row's identity keep sharing it.
-        if (advanced) this.latest = next;
-        const row = this.latest!;
-        const terminal = this.source.isTerminal(row);
-        if (terminal) this.end();
-        for (const feed of [...this.feeds]) feed.offer(row, terminal);
-        if (terminal) return;
-        if (advanced) intervalMs = poll.pollMinIntervalMs;
-        else if (!byMessage) intervalMs = Math.min(poll.pollMaxIntervalMs, intervalMs * poll.pollBackoffFactor);
-        const relaxed = channel.live && this.host.pushReachesAllWriters && (this.host.notifications?.connected ?? false);
-        await this.wait(relaxed ? poll.pollMaxIntervalMs : intervalMs);
-      }
-    } finally {
-      untrack();
-      channel.close();
-      this.end();
+    if (next === MISSED) {
+      // The store may be briefly unreachable: a missed tick, retried with backoff, never the end of a wait.
+      this.intervalMs = Math.min(poll.pollMaxIntervalMs, this.intervalMs * poll.pollBackoffFactor);
+      return this.schedule(this.intervalMs);
     }
+    if (!next) {
+      const error = new NotFoundError(this.source.notFound(this.id));
+      this.end();
+      for (const consumer of [...this.consumers]) consumer.fail(error);
+      return;
+    }
+    const advanced = next.version > this.version;
+    if (advanced) this.version = next.version;
+    // One object per read for every consumer: multiplexed subscriptions key their results on it.
+    const terminal = this.source.isTerminal(next);
+    if (terminal) this.end();
+    for (const consumer of [...this.consumers]) consumer.offer(next, terminal);
+    if (terminal) return;
+    if (advanced) this.intervalMs = poll.pollMinIntervalMs;
+    else if (!byMessage) this.intervalMs = Math.min(poll.pollMaxIntervalMs, this.intervalMs * poll.pollBackoffFactor);
+    const relaxed = this.channel.live && this.host.pushReachesAllWriters && (this.host.notifications?.connected ?? false);
+    this.schedule(relaxed ? poll.pollMaxIntervalMs : this.intervalMs);
   }
+
+  /** The next read: at once when something changed during the last, else after `ms`. */
+  private schedule(ms: number): void {
+    if (this.changed) return void this.read();
+    this.timer = setTimeout(onTimer, ms, this).unref();
+  }
+}
+
+/** Where a consumer attaches to (and detaches from) its row's watcher. */
+export interface RowAttachment<T extends Versioned> {
+  attach(consumer: RowConsumer<T>): void;
+  detach(consumer: RowConsumer<T>): void;
 }
 
 /**
@@ -154,11 +194,11 @@ export class RowWatcher<T extends Versioned> {
  * one. A consumer slower than the row's changes gets the newest version waiting, not every one
  * (as a re-read would): at most one row is held per feed.
  */
-export class RowFeed<T extends Versioned> extends PushIterator<T> {
+export class RowFeed<T extends Versioned> extends PushIterator<T> implements RowConsumer<T> {
   private seen: number;
 
   constructor(
-    private readonly watcher: { attach(feed: RowFeed<T>): void; detach(feed: RowFeed<T>): void },
+    private readonly watcher: RowAttachment<T>,
     since: number | undefined,
     private readonly signal: AbortSignal | undefined,
   ) {

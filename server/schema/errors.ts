@@ -71,3 +71,22 @@ export function requestError(error: SenpukiError): GraphQLError {
   const status = HTTP_STATUS[error.code];
   return new GraphQLError(error.message, { extensions: { code: error.code, ...(status ? { http: { status } } : {}) } });
 }
+
+/**
+ * The errors of a graphql-ws message: every error without a code gets `code`, and the extensions
+ * Yoga keeps for HTTP (status codes) go, as they mean nothing on a socket. Errors may be shared
+ * (cached results): copied, not changed.
+ */
+export function socketErrors(errors: readonly GraphQLError[], code: string): GraphQLError[] {
+  return errors.map((error) => {
+    const { http: _http, unexpected: _unexpected, ...extensions } = error.extensions ?? {};
+    return new GraphQLError(error.message, {
+      nodes: error.nodes,
+      source: error.source,
+      positions: error.positions,
+      path: error.path,
+      originalError: error.originalError,
+      extensions: { ...extensions, code: extensions.code ?? code },
+    });
+  });
+}

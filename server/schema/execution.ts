@@ -3,7 +3,7 @@ import { assertUuid } from '../engine/validation.js';
 import { NotFoundError, ValidationError } from '../errors.js';
 import { unwrapLiveEvent } from '../realtime/liveStream.js';
 import { requireExecutionAccess, requireFullAccess } from './access.js';
-import { builder } from './builder.js';
+import { builder, type SchemaContext } from './builder.js';
 import { ErrorInfoRef, ProgressRef } from './common.js';
 import { subscribeLive } from './live.js';
 import { treeOf } from './taskTree.js';
@@ -114,19 +114,34 @@ builder.subscriptionField('executionUpdated', (t) =>
       id: t.arg.id({ required: true }),
       since: t.arg.int({ description: 'The last `version` the client has; older and equal versions are not sent.' }),
     },
-    subscribe: async (_root, { id, since }, ctx) => {
-      const executionId = String(id);
-      assertUuid(executionId, 'id');
-      requireExecutionAccess(ctx, executionId);
-      const fromVersion = checkSince(since);
-      // NOT_FOUND now, as an error, rather than a silent stream; through the batching loader, so a
-      // thousand subscriptions opened together cost one SELECT.
-      if (!(await ctx.senpuki.findExecution(executionId))) throw new NotFoundError(`No execution with id ${executionId}`);
-      return subscribeLive(ctx, (signal) => ctx.senpuki.watchExecution(executionId, { since: fromVersion, signal }), 'executionUpdated');
+    subscribe: async (_root, args, ctx) => {
+      const { id, since } = await executionUpdatedTarget(ctx, args);
+      return subscribeLive(ctx, (signal) => ctx.senpuki.watchExecution(id, { since, signal }), 'executionUpdated');
     },
     resolve: (event) => unwrapLiveEvent(event),
   }),
 );
+
+/** The row a subscription follows, and the version its subscriber already has. */
+export interface RowTarget {
+  id: string;
+  since: number | undefined;
+}
+
+/**
+ * The checks of an `executionUpdated` subscription (id, access, `since`, NOT_FOUND), and the row
+ * it follows: the field's subscribe resolver and the graphql-ws row path (http/rowSubscriptions.ts) share them.
+ */
+export async function executionUpdatedTarget(ctx: Pick<SchemaContext, 'principal' | 'senpuki'>, args: { id: string | number; since?: number | null }): Promise<RowTarget> {
+  const executionId = String(args.id);
+  assertUuid(executionId, 'id');
+  requireExecutionAccess(ctx, executionId);
+  const since = checkSince(args.since);
+  // NOT_FOUND now, as an error, rather than a silent stream; through the batching loader, so a
+  // thousand subscriptions opened together cost one SELECT.
+  if (!(await ctx.senpuki.findExecution(executionId))) throw new NotFoundError(`No execution with id ${executionId}`);
+  return { id: executionId, since };
+}
 
 /** Validates a `since` change sequence argument; `field` names where the value comes from ("Execution.changeSeq"). */
 export function checkChangeSeq(since: string | null | undefined, field: string): string | undefined {

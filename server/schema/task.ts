@@ -3,9 +3,9 @@ import { assertUuid } from '../engine/validation.js';
 import { NotFoundError } from '../errors.js';
 import { unwrapLiveEvent } from '../realtime/liveStream.js';
 import { requireExecutionAccess } from './access.js';
-import { builder } from './builder.js';
+import { builder, type SchemaContext } from './builder.js';
 import { ErrorInfoRef } from './common.js';
-import { checkChangeSeq, checkSince } from './execution.js';
+import { checkChangeSeq, checkSince, type RowTarget } from './execution.js';
 import { subscribeLive } from './live.js';
 import { childrenOf, parentOf } from './taskTree.js';
 
@@ -114,6 +114,14 @@ builder.queryField('task', (t) =>
   }),
 );
 
+/** The checks of a `taskUpdated` subscription, and the row it follows (see `executionUpdatedTarget`). */
+export async function taskUpdatedTarget(ctx: Pick<SchemaContext, 'principal' | 'senpuki'>, args: { id: string | number; since?: number | null }): Promise<RowTarget> {
+  const since = checkSince(args.since);
+  const task = await ctx.senpuki.getTask(String(args.id)); // BAD_USER_INPUT / NOT_FOUND as an error, not a silent stream
+  requireExecutionAccess(ctx, task.executionId);
+  return { id: task.id, since };
+}
+
 builder.subscriptionField('taskUpdated', (t) =>
   t.field({
     type: 'Task',
@@ -122,11 +130,9 @@ builder.subscriptionField('taskUpdated', (t) =>
       id: t.arg.id({ required: true }),
       since: t.arg.int({ description: 'The last `version` the client has; older and equal versions are not sent.' }),
     },
-    subscribe: async (_root, { id, since }, ctx) => {
-      const fromVersion = checkSince(since);
-      const task = await ctx.senpuki.getTask(String(id)); // BAD_USER_INPUT / NOT_FOUND as an error, not a silent stream
-      requireExecutionAccess(ctx, task.executionId);
-      return subscribeLive(ctx, (signal) => ctx.senpuki.watchTask(task.id, { since: fromVersion, signal }), 'taskUpdated');
+    subscribe: async (_root, args, ctx) => {
+      const { id, since } = await taskUpdatedTarget(ctx, args);
+      return subscribeLive(ctx, (signal) => ctx.senpuki.watchTask(id, { since, signal }), 'taskUpdated');
     },
     resolve: (event) => unwrapLiveEvent(event),
   }),
