@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { once } from 'node:events';
 import type { Client } from 'graphql-ws';
+import type { Plugin } from 'graphql-yoga';
+import WebSocket from 'ws';
 import type { Worker } from '../server/engine/worker.js';
 import { startServer, type SenpukiServer } from '../server/http/startServer.js';
 import { waitFor } from './helpers/conditions.js';
@@ -183,5 +186,66 @@ describe('multiplexed subscriptions: one execution per version, never across acc
     second.stop();
     gates.open('list-before');
     await waitFor(() => server.app.activeSubscriptions === 0, { message: 'both uncounted' });
+  });
+
+  it('closes a connection that reuses the id of a subscription still running (4409), as for any operation', async () => {
+    const { execution } = await dispatch('duplicate-id');
+    const socket = new WebSocket(server.graphqlUrl.replace(/^http/, 'ws'), 'graphql-transport-ws');
+    await once(socket, 'open');
+    const messages: Array<{ type: string; id?: string }> = [];
+    socket.on('message', (data) => messages.push(JSON.parse(String(data))));
+    socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: API_KEY } }));
+    await waitFor(() => messages.some((message) => message.type === 'connection_ack'), { message: 'the connection to be acknowledged' });
+    const subscribe = JSON.stringify({ id: 'same', type: 'subscribe', payload: { query: EXECUTION_UPDATED, variables: { id: execution.id } } });
+    socket.send(subscribe);
+    await waitFor(() => messages.some((message) => message.type === 'next' && message.id === 'same'), { message: 'the snapshot' });
+    const closed = once(socket, 'close');
+    socket.send(subscribe);
+    const [code, reason] = (await closed) as [number, Buffer];
+    assert.equal(code, 4409);
+    assert.match(String(reason), /Subscriber for same already exists/);
+    await waitFor(() => server.app.activeSubscriptions === 0 && engine.senpuki.feed.watchedRows === 0, { message: 'the closed connection’s subscription to be freed' });
+    gates.open('duplicate-id');
+  });
+});
+
+describe('an application’s own Yoga plugins see the subscriptions', () => {
+  let engine: TestEngine;
+  let server: SenpukiServer;
+  let worker: Worker;
+  const gates = new Gates();
+  const subscribed: string[] = [];
+
+  before(async () => {
+    engine = await openEngine('pglite');
+    engine.senpuki.durable('gated', async (_ctx, key: string) => gates.wait(key));
+    const audit: Plugin = {
+      onSubscribe({ args }) {
+        subscribed.push(String(args.variableValues?.id));
+      },
+    };
+    server = await startServer({ senpuki: engine.senpuki, port: 0, logger: quietLogger, processMetrics: false, plugins: [audit] });
+    worker = await engine.senpuki.serve();
+  });
+  after(async () => {
+    gates.openAll();
+    await worker.stop();
+    await server.close();
+    await engine.close();
+  });
+
+  it('runs a graphql-ws subscription to a row through Yoga when the application adds plugins', async () => {
+    const id = await engine.senpuki.dispatch('gated', ['plugin']);
+    const client = wsClient(server.graphqlUrl);
+    try {
+      const subscription = wsSubscribe(client, EXECUTION_UPDATED, { id });
+      await subscription.log.waitForEvents(1);
+      assert.deepEqual(subscribed, [id], 'the plugin saw the subscription');
+      gates.open('plugin');
+      await subscription.log.waitForEnd();
+      assert.equal(subscription.log.events.at(-1)?.data?.executionUpdated.state, 'COMPLETED');
+    } finally {
+      await client.dispose();
+    }
   });
 });
