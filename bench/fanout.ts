@@ -5,7 +5,7 @@
  *
  *   npm run bench   (all benches)      tsx bench/fanout.ts   (this one)
  *   FANOUT_SCENARIOS ("subscriptions x per-row", comma-separated; default 1000x1,1000x100,10000x1,10000x100),
- *   FANOUT_SOCKETS (default 100) resize it; REDIS_URL / DATABASE_URL override the local services.
+ *   FANOUT_SOCKETS (default 100) resize it; FANOUT_MEMORY_WINDOW_MS (default 8,000) is how long memory is watched for its settled value; REDIS_URL / DATABASE_URL override the local services.
  *
  * Each system runs in child processes: the server (Senpuki as built by `npm run build`, which
  * this bench runs first; RSS, heap and CPU sampled after two full
@@ -30,8 +30,16 @@ const SCENARIOS = (process.env.FANOUT_SCENARIOS ?? '1000x1,1000x100,10000x1,1000
   const [subscriptions, perRow] = text.split('x').map(Number);
   return { subscriptions: subscriptions!, perRow: perRow! };
 });
-/** Time for confirmations and first polls to settle before memory is sampled. */
+/** Time for confirmations and first polls to settle before the loaded sample. */
 const SETTLE_MS = 1500;
+/**
+ * Memory is the lowest of samples taken once a second over this window (idle, and again loaded):
+ * V8 gives back what a burst of allocation left (a grown young generation, freed pages) some
+ * seconds after the burst, at a moment that differs from run to run, so one sample measures the
+ * burst's garbage by a different amount each time (the reference's RSS falls by a fifth between
+ * 5 and 6 s after its subscribe; a freshly started server's falls too).
+ */
+const MEMORY_WINDOW_MS = Number(process.env.FANOUT_MEMORY_WINDOW_MS ?? 8000);
 
 type Scenario = (typeof SCENARIOS)[number];
 type System = 'senpuki' | 'reference';
@@ -63,12 +71,14 @@ async function measure(system: System, scenario: Scenario, server: Child, ids: s
   try {
     const url = await server.request<string>('url');
     const subscriptionIds = Array.from({ length: scenario.subscriptions }, (_, i) => ids[Math.floor(i / scenario.perRow)]!);
+    const idleMemory = await settledMemory(server);
     const idle = await server.request<ProcessSample>('sample');
     const subscribing = Date.now();
     await clients.request('subscribe', { url, ids: subscriptionIds, sockets: SOCKETS });
     const subscribeMs = Date.now() - subscribing;
     await sleep(SETTLE_MS);
     const loaded = await server.request<ProcessSample>('sample');
+    const loadedMemory = await settledMemory(server);
     const watchedRows = system === 'senpuki' ? await server.request<number>('watchedRows') : undefined;
     const clientCpuBefore = await clients.request<number>('cpu');
     const committedAt = await burst(ids);
@@ -79,8 +89,8 @@ async function measure(system: System, scenario: Scenario, server: Child, ids: s
     return {
       system,
       scenario,
-      rssPerSubscriptionKiB: kib(loaded.rss - idle.rss) / scenario.subscriptions,
-      heapPerSubscriptionKiB: kib(loaded.heapUsed - idle.heapUsed) / scenario.subscriptions,
+      rssPerSubscriptionKiB: kib(loadedMemory.rss - idleMemory.rss) / scenario.subscriptions,
+      heapPerSubscriptionKiB: kib(loadedMemory.heapUsed - idleMemory.heapUsed) / scenario.subscriptions,
       subscribeCpuMs: loaded.cpuMs - idle.cpuMs,
       burstCpuMs: after.cpuMs - loaded.cpuMs,
       subscribeMs,
@@ -93,6 +103,19 @@ async function measure(system: System, scenario: Scenario, server: Child, ids: s
   } finally {
     await clients.stop();
   }
+}
+
+/** The lowest RSS and heap over MEMORY_WINDOW_MS, sampled once a second (see MEMORY_WINDOW_MS). */
+async function settledMemory(server: Child): Promise<{ rss: number; heapUsed: number }> {
+  let rss = Infinity;
+  let heapUsed = Infinity;
+  for (let waited = 0; waited < MEMORY_WINDOW_MS; waited += 1000) {
+    await sleep(1000);
+    const sample = await server.request<ProcessSample>('sample');
+    rss = Math.min(rss, sample.rss);
+    heapUsed = Math.min(heapUsed, sample.heapUsed);
+  }
+  return { rss, heapUsed };
 }
 
 let runCount = 0;

@@ -125,3 +125,65 @@ describe('change feed over real notifications (postgres store)', { skip: !(await
     });
   });
 });
+
+describe('a watcher\'s poll (postgres store, no notifications)', { skip: !(await postgresReachable()) && 'Postgres is not reachable' }, () => {
+  let testStore: TestStore;
+  const reads = { full: 0, newer: 0 };
+  before(async () => {
+    testStore = await openPostgresTestStore();
+    const { store } = testStore;
+    const getExecutions = store.getExecutions.bind(store);
+    const getNewerExecutions = store.getNewerExecutions.bind(store);
+    store.getExecutions = (ids) => ((reads.full += ids.length), getExecutions(ids));
+    store.getNewerExecutions = (known) => ((reads.newer += known.length), getNewerExecutions(known));
+  });
+  after(() => testStore.dispose());
+
+  it('asks only whether the row moved on: an unchanged row is never read again, a silent change is still found, a deleted row ends the feed', async () => {
+    const senpuki = new Senpuki({ store: testStore.store, pollMinIntervalMs: 10, pollMaxIntervalMs: 20 });
+    senpuki.durable('polled', async () => 'unused');
+    const changed = await senpuki.dispatch('polled', []);
+    const deleted = await senpuki.dispatch('polled', []);
+    const feeds = [senpuki.watchExecution(changed), senpuki.watchExecution(deleted)];
+    for (const feed of feeds) assert.equal((await feed.next()).value?.state, 'pending');
+    const fullReads = reads.full;
+    const polledBefore = reads.newer;
+    await waitFor(() => reads.newer - polledBefore >= 10, { message: 'the watchers to poll' });
+    assert.equal(reads.full, fullReads, 'polls of unchanged rows read no row');
+
+    await completeSilently(testStore, changed, 'found by polling');
+    const next = await feeds[0]!.next();
+    assert.equal(next.value?.state, 'completed');
+    assert.equal(next.value?.result, 'found by polling');
+    assert.equal((await feeds[0]!.next()).done, true);
+
+    await testStore.store.db.query(`DELETE FROM senpuki_tasks WHERE execution_id = $1`, [deleted]);
+    await testStore.store.db.query(`DELETE FROM senpuki_executions WHERE id = $1`, [deleted]);
+    await assert.rejects(feeds[1]!.next(), (error: Error) => error.name === 'NotFoundError' && error.message.includes(deleted));
+    assert.equal(senpuki.feed.watchedRows, 0);
+  });
+
+  it('gives a consumer that joins a watched row during a store outage its snapshot once the store answers, though the row did not change', { timeout: 10_000 }, async () => {
+    const senpuki = new Senpuki({ store: testStore.store, pollMinIntervalMs: 10, pollMaxIntervalMs: 20 });
+    senpuki.durable('joined', async () => 'unused');
+    const id = await senpuki.dispatch('joined', []);
+    const first = senpuki.watchExecution(id);
+    assert.equal((await first.next()).value?.state, 'pending');
+    const { store } = testStore;
+    const getExecutions = store.getExecutions;
+    let failures = 0;
+    store.getExecutions = async (ids) => {
+      if (failures++ < 2) throw new Error('Connection terminated unexpectedly');
+      return getExecutions.call(store, ids);
+    };
+    try {
+      const joined = senpuki.watchExecution(id);
+      assert.equal((await joined.next()).value?.state, 'pending', 'the snapshot, after the failed reads');
+      assert.ok(failures >= 2);
+      await joined.return();
+    } finally {
+      store.getExecutions = getExecutions;
+      await first.return();
+    }
+  });
+});

@@ -21,16 +21,28 @@ import type { EngineBackend } from '../notifications/engineBackend.js';
 import { PushIterator } from './pushIterator.js';
 
 /** What a failed read of the store stands for: a tick with nothing learned. */
-const MISSED: unique symbol = Symbol('missed read');
+export const MISSED: unique symbol = Symbol('missed read');
+
+/** What a poll learns when the row is still at the version the watcher holds. */
+export const UNCHANGED: unique symbol = Symbol('unchanged');
 
 export interface Versioned {
   version: number;
 }
 
+/** What a watcher is told after asking for its row: the row, undefined (it is gone), UNCHANGED (a poll), or MISSED (the store failed). */
+export type RowAnswer<T> = T | undefined | typeof UNCHANGED | typeof MISSED;
+
 /** A kind of row (tasks, executions), as watchers read and listen to it: one object per kind, shared by every watcher. */
 export interface RowSource<T extends Versioned> {
   channel(id: string): string;
   read(id: string): Promise<T | undefined>;
+  /**
+   * A poll: answers the watcher (`answer`) with its row if newer than the version it holds,
+   * UNCHANGED if not, undefined if the row is gone. Batched across watchers, and next to free
+   * when nothing changed.
+   */
+  poll(watcher: RowWatcher<T>): void;
   isTerminal(row: T): boolean;
   notFound(id: string): string;
 }
@@ -65,7 +77,8 @@ function onTimer(watcher: RowWatcher<any>): void {
 /**
  * A state machine rather than an async loop, and methods rather than closures: a process may
  * hold one per watched row, ten thousand at a time, so what each holds is kept to its fields,
- * a channel listen and one timer.
+ * a channel listen and one timer, and an idle one allocates next to nothing (its polls are
+ * batched, its timer re-armed rather than replaced).
  */
 export class RowWatcher<T extends Versioned> {
   private readonly consumers = new Set<RowConsumer<T>>();
@@ -73,14 +86,19 @@ export class RowWatcher<T extends Versioned> {
    * The newest version read. Only its number: the row itself goes once its consumers have taken
    * it, which is most of what a watched row would otherwise hold (and what was executed for it).
    */
-  private version = 0;
+  version = 0;
   private changed = false;
   private reading = false;
+  /** Whether the read in flight was asked for (a message, an attach, a nudge), not a poll tick. */
+  private readByMessage = false;
+  /** A read was asked for and failed: the retry reads the whole row (a consumer may be waiting for its snapshot). */
+  private owed = false;
   /** Until the channel is confirmed (or its wait timed out), nudges only mark the row changed: the first read follows anyway. */
   private confirming = true;
   private stopped = false;
   private intervalMs: number;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: NodeJS.Timeout;
+  private timerMs: number;
   private readonly channel: ChannelWatch;
 
   constructor(
@@ -93,7 +111,8 @@ export class RowWatcher<T extends Versioned> {
     this.intervalMs = host.poll.pollMinIntervalMs;
     this.channel = host.openChannel(channelKey, this.nudge);
     // Read only once the channel is confirmed (or the wait timed out), so no change falls between.
-    this.timer = setTimeout(onTimer, host.listenConfirmTimeoutMs, this).unref();
+    this.timerMs = host.listenConfirmTimeoutMs;
+    this.timer = setTimeout(onTimer, this.timerMs, this).unref();
     void this.channel.settled.then(() => this.confirmed());
   }
 
@@ -105,7 +124,7 @@ export class RowWatcher<T extends Versioned> {
   readonly nudge = (): void => {
     this.changed = true;
     if (this.confirming || this.reading || this.stopped) return; // a read in flight re-reads when it is done
-    void this.read();
+    this.read();
   };
 
   attach(consumer: RowConsumer<T>): void {
@@ -121,17 +140,14 @@ export class RowWatcher<T extends Versioned> {
 
   /** The timer fired: the channel's confirmation is given up on (polling starts), or a poll tick. */
   tick(): void {
-    this.timer = undefined;
     if (this.confirming) this.confirmed();
-    else if (!this.reading && !this.stopped) void this.read();
+    else if (!this.reading && !this.stopped) this.read();
   }
 
   private confirmed(): void {
     if (!this.confirming || this.stopped) return;
     this.confirming = false;
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    void this.read();
+    this.read();
   }
 
   private end(): void {
@@ -142,18 +158,28 @@ export class RowWatcher<T extends Versioned> {
     this.host.ended(this);
   }
 
-  private async read(): Promise<void> {
-    clearTimeout(this.timer);
-    this.timer = undefined;
+  /** A read of the whole row when something asked for it; on a poll tick of a row already read, only whether it moved on. */
+  private read(): void {
     this.reading = true;
-    const byMessage = this.changed;
+    this.readByMessage = this.changed || this.owed || this.version === 0;
     this.changed = false;
-    const next: T | undefined | typeof MISSED = await this.source.read(this.id).catch(() => MISSED);
+    this.owed = false;
+    if (!this.readByMessage) return this.source.poll(this);
+    this.source.read(this.id).then(
+      (row) => this.answer(row),
+      () => this.answer(MISSED),
+    );
+  }
+
+  /** What the store said about the row (see RowSource.poll). */
+  answer(next: RowAnswer<T>): void {
     this.reading = false;
     if (this.stopped) return;
     const { poll } = this.host;
+    if (next === UNCHANGED) return this.polled(false);
     if (next === MISSED) {
       // The store may be briefly unreachable: a missed tick, retried with backoff, never the end of a wait.
+      this.owed ||= this.readByMessage;
       this.intervalMs = Math.min(poll.pollMaxIntervalMs, this.intervalMs * poll.pollBackoffFactor);
       return this.schedule(this.intervalMs);
     }
@@ -170,15 +196,27 @@ export class RowWatcher<T extends Versioned> {
     if (terminal) this.end();
     for (const consumer of [...this.consumers]) consumer.offer(next, terminal);
     if (terminal) return;
+    this.polled(advanced);
+  }
+
+  /** After a read: polls back off while nothing changes, and relax to the safety net while push reaches every writer. */
+  private polled(advanced: boolean): void {
+    const { poll } = this.host;
     if (advanced) this.intervalMs = poll.pollMinIntervalMs;
-    else if (!byMessage) this.intervalMs = Math.min(poll.pollMaxIntervalMs, this.intervalMs * poll.pollBackoffFactor);
+    else if (!this.readByMessage) this.intervalMs = Math.min(poll.pollMaxIntervalMs, this.intervalMs * poll.pollBackoffFactor);
     const relaxed = this.channel.live && this.host.pushReachesAllWriters && (this.host.notifications?.connected ?? false);
     this.schedule(relaxed ? poll.pollMaxIntervalMs : this.intervalMs);
   }
 
-  /** The next read: at once when something changed during the last, else after `ms`. */
+  /** The next read: at once when something changed during the last, else after `ms` (the same timer, re-armed). */
   private schedule(ms: number): void {
-    if (this.changed) return void this.read();
+    if (this.changed) return this.read();
+    if (ms === this.timerMs) {
+      this.timer.refresh();
+      return;
+    }
+    clearTimeout(this.timer);
+    this.timerMs = ms;
     this.timer = setTimeout(onTimer, ms, this).unref();
   }
 }

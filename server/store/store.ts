@@ -39,6 +39,7 @@ import {
   type ExecutionPageRow,
 } from './listingQueries.js';
 import { migrate } from './migrate.js';
+import { EXECUTION_COLUMNS, TASK_COLUMNS, selectNewerRows, toExecution, toTask, type KnownVersion, type NewerRows } from './rows.js';
 import { retryTransient } from './transientErrors.js';
 import { updateExecutionProgress, type ProgressPatch } from './progressQueries.js';
 import { purgeBatch, type PurgeCounts, type RetentionAges } from './retentionQueries.js';
@@ -160,6 +161,10 @@ export class Store {
   getExecutions(ids: readonly string[]): Promise<ExecutionRecord[]> {
     return this.read((db) => selectExecutions(db, ids));
   }
+  /** Of the executions asked about, those newer than the version held, and the ids gone (a watcher's poll). */
+  getNewerExecutions(known: readonly KnownVersion[]): Promise<NewerRows<ExecutionRecord>> {
+    return this.read((db) => selectNewerRows(db, 'senpuki_executions', EXECUTION_COLUMNS, toExecution, known));
+  }
   listExecutions(filter: ExecutionFilter, limit: number, after?: ExecutionCursor): Promise<ExecutionRecord[]> {
     return this.read((db) => selectExecutionPage(db, filter, limit, after));
   }
@@ -175,6 +180,9 @@ export class Store {
   }
   getTasks(ids: readonly string[]): Promise<TaskRecord[]> {
     return this.read((db) => selectTasks(db, ids));
+  }
+  getNewerTasks(known: readonly KnownVersion[]): Promise<NewerRows<TaskRecord>> {
+    return this.read((db) => selectNewerRows(db, 'senpuki_tasks', TASK_COLUMNS, toTask, known));
   }
   listTasks(executionId: string): Promise<TaskRecord[]> {
     return this.read((db) => selectExecutionTasks(db, executionId));
