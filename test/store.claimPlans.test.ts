@@ -172,6 +172,25 @@ describe(`claim plans with ${PENDING_ROWS} pending tasks (postgres)`, { skip: !(
     }
   });
 
+  it('plans the claim once per connection, generically, on connections of its own', async () => {
+    const { store } = testStore;
+    const mode = async (db: Queryable) => (await db.query<{ plan_cache_mode: string }>('SHOW plan_cache_mode')).rows[0]!.plan_cache_mode;
+    assert.equal(await mode(store.db.genericPlans), 'force_generic_plan');
+    assert.notEqual(await mode(store.db), 'force_generic_plan', 'every other statement keeps its custom plans');
+    const claims = 6;
+    for (let i = 0; i < claims; i++) {
+      const claimed = await store.claimTasks({ workerId: 'plan-worker-4', queues: ['default', 'other'], functionNames: ['work'], limit: 2, leaseMs: 60_000 });
+      assert.equal(claimed.length, 2);
+    }
+    // One claim at a time reuses one connection: the one this reads (a session sees only its own statements).
+    const { rows } = await store.db.genericPlans.query<{ generic_plans: number; custom_plans: number }>(
+      `SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE '%FOR UPDATE OF t SKIP LOCKED%'`,
+    );
+    assert.equal(rows.length, 1, 'one prepared claim statement on the connection');
+    assert.equal(rows[0]!.custom_plans, 0);
+    assert.ok(rows[0]!.generic_plans >= claims, `every claim ran the generic plan (${rows[0]!.generic_plans})`);
+  });
+
   it('finds when the next task is due by reading the first row of each queue', async () => {
     for (const options of [
       { queues: ['default', 'other'], functionNames: ['work'] },

@@ -83,7 +83,7 @@ function countingDb<D extends Db>(db: D, tally: Tally): D {
       });
     },
   });
-  return {
+  const counted: D = {
     ...db,
     ...wrap(db),
     transaction: (fn) =>
@@ -92,6 +92,8 @@ function countingDb<D extends Db>(db: D, tally: Tally): D {
         return fn(wrap(tx));
       }),
   };
+  // The claim's connections (Db.genericPlans) are counted too; where they are the pool itself, so is this.
+  return Object.assign(counted, { genericPlans: db.genericPlans === db ? counted : countingDb(db.genericPlans, tally) });
 }
 
 async function openSenpuki(system: Job['system'], tally: Tally) {

@@ -19,6 +19,14 @@ export interface Db extends Queryable {
   /** Runs `fn` in a transaction on one client; rolls back when it throws. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /**
+   * The same database over connections that plan each prepared statement once, generically
+   * (`plan_cache_mode = force_generic_plan`), for the claim: Postgres would otherwise re-plan it
+   * on every run, which costs about as much as running it. Only statements whose generic plan is
+   * checked to walk an index in order and stop early belong here (test/store.claimPlans.test.ts);
+   * everything else keeps the pool's custom plans. The pool itself where sessions are shared (PGlite).
+   */
+  readonly genericPlans: Db;
+  /**
    * A connection of its own, outside the pool, for state that lives as long as a session (advisory
    * locks). PGlite has one session for everything, so there it is the pool's. `onLost` runs once
    * when the connection dies; open another then.
@@ -41,6 +49,8 @@ export interface PoolDbOptions {
   onClose?: () => Promise<void>;
   /** How a dedicated session connects (real Postgres; PGlite shares its one session). */
   sessionConfig?: pg.ClientConfig;
+  /** The pool behind `genericPlans` (its connections force generic plans); without one, `genericPlans` is the Db itself. */
+  genericPlansPool?: pg.Pool;
 }
 
 /**
@@ -54,8 +64,9 @@ export const SENPUKI_PG_TYPES: pg.CustomTypesConfig = {
     oid === pg.types.builtins.INT8 && format !== 'binary' ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text')) as pg.CustomTypesConfig['getTypeParser'],
 };
 
-export function createPoolDb({ kind, pool, schema, onClose, sessionConfig }: PoolDbOptions): Db {
+export function createPoolDb({ kind, pool, schema, onClose, sessionConfig, genericPlansPool }: PoolDbOptions): Db {
   let closing: Promise<void> | undefined;
+  const genericPlans = genericPlansPool && createPoolDb({ kind, pool: genericPlansPool, schema, sessionConfig });
   // A client that errors (server restart, terminated backend, failover) must not crash the
   // process. pg-pool listens on idle clients only: a client checked out for a transaction that
   // loses its connection between two statements would emit an unhandled 'error'. The query in
@@ -65,6 +76,9 @@ export function createPoolDb({ kind, pool, schema, onClose, sessionConfig }: Poo
   const db: Db = {
     kind,
     schema,
+    get genericPlans() {
+      return genericPlans ?? db;
+    },
     query:
       kind === 'pglite'
         ? async (text, values) => {
@@ -120,7 +134,7 @@ export function createPoolDb({ kind, pool, schema, onClose, sessionConfig }: Poo
       };
     },
     close() {
-      closing ??= pool.end().then(() => onClose?.());
+      closing ??= Promise.all([pool.end(), genericPlans?.close()]).then(() => onClose?.());
       return closing;
     },
   };
@@ -132,6 +146,12 @@ function toQuery(text: string | PreparedStatement): string {
   // pg takes a config object where a text goes; its type just does not say so.
   return (isPrepared(text) ? { name: text.name, text: text.text } : text) as string;
 }
+
+/**
+ * Connections of `Db.genericPlans`: a worker sends one claim at a time, so two serve a process's
+ * workers without one waiting behind another's claim most of the time.
+ */
+export const GENERIC_PLANS_CONNECTIONS = 2;
 
 export interface PostgresDbOptions {
   /** Connections in the pool (default 10). */
@@ -158,7 +178,14 @@ export function createPostgresDb(connectionString: string, options: PostgresDbOp
     ...options.pool,
   };
   const pool = new pg.Pool({ max: options.maxConnections ?? 10, ...connection, ...options.pool });
-  return createPoolDb({ kind: 'postgres', pool, schema: options.schema, sessionConfig: connection });
+  // Connected on first use only; a process that never claims opens none of these.
+  const genericPlansPool = new pg.Pool({
+    ...connection,
+    ...options.pool,
+    max: GENERIC_PLANS_CONNECTIONS,
+    options: [connection.options, '-c plan_cache_mode=force_generic_plan'].filter(Boolean).join(' '),
+  });
+  return createPoolDb({ kind: 'postgres', pool, schema: options.schema, sessionConfig: connection, genericPlansPool });
 }
 
 /** Hides the password of a connection URL for messages and logs. */
