@@ -23,7 +23,8 @@ export interface Db extends Queryable {
    * (`plan_cache_mode = force_generic_plan`), for the claim: Postgres would otherwise re-plan it
    * on every run, which costs about as much as running it. Only statements whose generic plan is
    * checked to walk an index in order and stop early belong here (test/store.claimPlans.test.ts);
-   * everything else keeps the pool's custom plans. The pool itself where sessions are shared (PGlite).
+   * everything else keeps the pool's custom plans. Where every statement shares one session
+   * (PGlite), each of these runs in a transaction that forces generic plans for itself only.
    */
   readonly genericPlans: Db;
   /**
@@ -49,8 +50,10 @@ export interface PoolDbOptions {
   onClose?: () => Promise<void>;
   /** How a dedicated session connects (real Postgres; PGlite shares its one session). */
   sessionConfig?: pg.ClientConfig;
-  /** The pool behind `genericPlans` (its connections force generic plans); without one, `genericPlans` is the Db itself. */
+  /** The pool behind `genericPlans` (its connections force generic plans); without one, see `sessionGenericPlans`. */
   genericPlansPool?: pg.Pool;
+  /** This pool's connections force generic plans already: it is its own `genericPlans`. */
+  forcesGenericPlans?: boolean;
 }
 
 /**
@@ -64,9 +67,9 @@ export const SENPUKI_PG_TYPES: pg.CustomTypesConfig = {
     oid === pg.types.builtins.INT8 && format !== 'binary' ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text')) as pg.CustomTypesConfig['getTypeParser'],
 };
 
-export function createPoolDb({ kind, pool, schema, onClose, sessionConfig, genericPlansPool }: PoolDbOptions): Db {
+export function createPoolDb({ kind, pool, schema, onClose, sessionConfig, genericPlansPool, forcesGenericPlans }: PoolDbOptions): Db {
   let closing: Promise<void> | undefined;
-  const genericPlans = genericPlansPool && createPoolDb({ kind, pool: genericPlansPool, schema, sessionConfig });
+  let genericPlans = genericPlansPool && createPoolDb({ kind, pool: genericPlansPool, schema, sessionConfig, forcesGenericPlans: true });
   // A client that errors (server restart, terminated backend, failover) must not crash the
   // process. pg-pool listens on idle clients only: a client checked out for a transaction that
   // loses its connection between two statements would emit an unhandled 'error'. The query in
@@ -77,7 +80,8 @@ export function createPoolDb({ kind, pool, schema, onClose, sessionConfig, gener
     kind,
     schema,
     get genericPlans() {
-      return genericPlans ?? db;
+      genericPlans ??= forcesGenericPlans ? db : sessionGenericPlans(db);
+      return genericPlans;
     },
     query:
       kind === 'pglite'
@@ -134,11 +138,40 @@ export function createPoolDb({ kind, pool, schema, onClose, sessionConfig, gener
       };
     },
     close() {
-      closing ??= Promise.all([pool.end(), genericPlans?.close()]).then(() => onClose?.());
+      closing ??= Promise.all([pool.end(), genericPlansPool && genericPlans?.close()]).then(() => onClose?.());
       return closing;
     },
   };
   return db;
+}
+
+const FORCE_GENERIC_PLANS = 'SET LOCAL plan_cache_mode = force_generic_plan';
+
+/**
+ * `Db.genericPlans` where every statement shares one session (PGlite): each statement runs in a
+ * transaction that forces generic plans for itself only.
+ */
+function sessionGenericPlans(db: Db): Db {
+  const generic: Db = {
+    kind: db.kind,
+    schema: db.schema,
+    get genericPlans() {
+      return generic;
+    },
+    query: (text, values) =>
+      db.transaction(async (tx) => {
+        await tx.query(FORCE_GENERIC_PLANS);
+        return tx.query(text, values);
+      }) as never,
+    transaction: (fn) =>
+      db.transaction(async (tx) => {
+        await tx.query(FORCE_GENERIC_PLANS);
+        return fn(tx);
+      }),
+    openSession: (onLost) => db.openSession(onLost),
+    close: () => db.close(),
+  };
+  return generic;
 }
 
 /** What node-postgres takes: a text, or a named statement (prepared once per connection). */
