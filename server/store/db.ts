@@ -151,7 +151,7 @@ const FORCE_GENERIC_PLANS = 'SET LOCAL plan_cache_mode = force_generic_plan';
  * `Db.genericPlans` where every statement shares one session (PGlite): each statement runs in a
  * transaction that forces generic plans for itself only.
  */
-function sessionGenericPlans(db: Db): Db {
+export function sessionGenericPlans(db: Db): Db {
   const generic: Db = {
     kind: db.kind,
     schema: db.schema,
