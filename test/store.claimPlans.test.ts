@@ -5,7 +5,7 @@ import type { Db, Queryable } from '../server/store/db.js';
 import { claimTasks, msUntilNextDue } from '../server/store/claimQueries.js';
 import { completeTasks } from '../server/store/completionQueries.js';
 import { isPrepared } from '../server/store/prepared.js';
-import { openPostgresTestStore, postgresReachable, type TestStore } from './helpers/stores.js';
+import { openPgliteTestStore, openPostgresTestStore, postgresReachable, type TestStore } from './helpers/stores.js';
 
 const PENDING_ROWS = 50_000;
 
@@ -172,6 +172,25 @@ describe(`claim plans with ${PENDING_ROWS} pending tasks (postgres)`, { skip: !(
     }
   });
 
+  it('plans the claim once per connection, generically, on connections of its own', async () => {
+    const { store } = testStore;
+    const mode = async (db: Queryable) => (await db.query<{ plan_cache_mode: string }>('SHOW plan_cache_mode')).rows[0]!.plan_cache_mode;
+    assert.equal(await mode(store.db.genericPlans), 'force_generic_plan');
+    assert.notEqual(await mode(store.db), 'force_generic_plan', 'every other statement keeps its custom plans');
+    const claims = 6;
+    for (let i = 0; i < claims; i++) {
+      const claimed = await store.claimTasks({ workerId: 'plan-worker-4', queues: ['default', 'other'], functionNames: ['work'], limit: 2, leaseMs: 60_000 });
+      assert.equal(claimed.length, 2);
+    }
+    // One claim at a time reuses one connection: the one this reads (a session sees only its own statements).
+    const { rows } = await store.db.genericPlans.query<{ generic_plans: number; custom_plans: number }>(
+      `SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE '%FOR UPDATE OF t SKIP LOCKED%'`,
+    );
+    assert.equal(rows.length, 1, 'one prepared claim statement on the connection');
+    assert.equal(rows[0]!.custom_plans, 0);
+    assert.ok(rows[0]!.generic_plans >= claims, `every claim ran the generic plan (${rows[0]!.generic_plans})`);
+  });
+
   it('finds when the next task is due by reading the first row of each queue', async () => {
     for (const options of [
       { queues: ['default', 'other'], functionNames: ['work'] },
@@ -182,5 +201,35 @@ describe(`claim plans with ${PENDING_ROWS} pending tasks (postgres)`, { skip: !(
       assert.equal(ms, 0, 'due rows are waiting');
       assertBacklogIndependent(statements);
     }
+  });
+});
+
+describe('claim plans on the embedded store', () => {
+  let testStore: TestStore;
+  before(async () => {
+    testStore = await openPgliteTestStore();
+    await testStore.store.createExecutions(
+      Array.from({ length: 20 }, () => ({
+        id: randomUUID(), rootTaskId: randomUUID(), functionName: 'work', args: [], queue: 'default', tags: [], priority: 0, delayMs: 0, maxAttempts: 1,
+      })),
+    );
+  });
+  after(() => testStore.dispose());
+
+  it('plans the claim once, generically, forcing that for the claim\'s own transaction only', async () => {
+    const { store } = testStore;
+    const claims = 6;
+    for (let i = 0; i < claims; i++) {
+      const claimed = await store.claimTasks({ workerId: 'plan-worker', queues: ['default'], functionNames: ['work'], limit: 2, leaseMs: 60_000 });
+      assert.equal(claimed.length, 2);
+    }
+    const { rows } = await store.db.query<{ generic_plans: number; custom_plans: number }>(
+      `SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE '%FOR UPDATE OF t SKIP LOCKED%'`,
+    );
+    assert.equal(rows.length, 1, 'one prepared claim statement');
+    assert.equal(rows[0]!.custom_plans, 0);
+    assert.ok(rows[0]!.generic_plans >= claims, `every claim ran the generic plan (${rows[0]!.generic_plans})`);
+    const mode = await store.db.query<{ plan_cache_mode: string }>('SHOW plan_cache_mode');
+    assert.notEqual(mode.rows[0]!.plan_cache_mode, 'force_generic_plan', 'every other statement keeps its custom plans');
   });
 });

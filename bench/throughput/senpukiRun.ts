@@ -18,7 +18,7 @@ import type { ChannelBackend } from '../../server/notifications/channelBackend.j
 import { MemoryBackend } from '../../server/notifications/memoryBackend.js';
 import { PostgresNotifyBackend } from '../../server/notifications/postgresNotifyBackend.js';
 import { RedisBackend } from '../../server/notifications/redisBackend.js';
-import { createPostgresDb, type Db, type Queryable } from '../../server/store/db.js';
+import { createPostgresDb, sessionGenericPlans, type Db, type Queryable } from '../../server/store/db.js';
 import { createEmbeddedDb } from '../../server/store/embeddedDb.js';
 import type { PreparedStatement } from '../../server/store/prepared.js';
 import { Store } from '../../server/store/store.js';
@@ -83,7 +83,7 @@ function countingDb<D extends Db>(db: D, tally: Tally): D {
       });
     },
   });
-  return {
+  const counted: D = {
     ...db,
     ...wrap(db),
     transaction: (fn) =>
@@ -92,6 +92,10 @@ function countingDb<D extends Db>(db: D, tally: Tally): D {
         return fn(wrap(tx));
       }),
   };
+  // The claim's statements (Db.genericPlans) are counted too: on Postgres its own pool, counted as
+  // such; on PGlite transactions of this same session, counted through it (BEGIN, SET, COMMIT too).
+  const generic = db.kind === 'pglite' ? sessionGenericPlans(counted) : db.genericPlans === db ? counted : countingDb(db.genericPlans, tally);
+  return Object.assign(counted, { genericPlans: generic });
 }
 
 async function openSenpuki(system: Job['system'], tally: Tally) {

@@ -30,7 +30,7 @@ import type { EngineEventHub } from './events.js';
 import { runTask, type RunningTask } from './taskRunner.js';
 import { TaskSettler } from './taskSettler.js';
 import { WorkSignal } from './workSignal.js';
-import { DEFAULT_MAX_LEASE_LOSSES, DEFAULT_WORKER_PRESENCE_INTERVAL_MS, type ClaimedTask, type DispatchLease, type WorkerPresence } from '../store/store.js';
+import { DEFAULT_MAX_LEASE_LOSSES, DEFAULT_WORKER_PRESENCE_INTERVAL_MS, type Changes, type ClaimedTask, type DispatchLease, type WorkerPresence } from '../store/store.js';
 import type { TaskRecord } from '../domain/types.js';
 import type { PollOptions } from '../realtime/changeFeed.js';
 
@@ -320,13 +320,19 @@ export class Worker {
 
   private async claimLoop(): Promise<void> {
     let idleMs = this.deps.poll.pollMinIntervalMs;
+    /** The last claim's announcement, made once the next claim is on its way (or the loop goes idle). */
+    let unannounced: Changes | undefined;
+    const announceClaimed = () => {
+      if (unannounced) void this.deps.runtime.announcer.announce(unannounced);
+      unannounced = undefined;
+    };
     while (this.stateValue === 'ready') {
       this.nudged = false;
       const limit = Math.min(this.slots.available, this.options.maxSuspended + this.options.concurrency - this.running.size);
       let claimedAll = false;
       if (limit > 0) {
         try {
-          const claimed = await this.work.claim(limit, () =>
+          const claiming = this.work.claim(limit, () =>
             this.deps.runtime.store.claimTasks({
               workerId: this.id,
               queues: this.options.queues,
@@ -337,18 +343,20 @@ export class Worker {
               leaseMs: this.options.leaseMs,
             }),
           );
+          announceClaimed();
+          const claimed = await claiming;
           for (const task of claimed) this.runClaimed(task);
-          void this.deps.runtime.announcer.announce({
+          unannounced = {
             tasks: claimed.map((task) => ({ id: task.id, state: task.state, executionId: task.executionId })),
             executions: claimed.filter((task) => task.executionStarted).map((task) => ({ id: task.executionId, state: 'running' as const })),
             wakeQueues: [],
-          });
+          };
           if (claimed.length > 0) idleMs = this.deps.poll.pollMinIntervalMs;
           claimedAll = claimed.length === limit;
         } catch (error) {
           this.noteError(error, 'claiming tasks failed');
         }
-      }
+      } else announceClaimed();
       if (claimedAll || this.nudged || this.stateValue !== 'ready') {
         // The embedded store answers in microtasks: without a turn of the event loop between
         // claims, a backlog would be drained without ever letting timers, I/O or the batched
@@ -356,6 +364,7 @@ export class Worker {
         await yieldToEventLoop();
         continue;
       }
+      announceClaimed();
       // Push may stand in for polling only while the backend is connected: wake-ups sent during an outage are lost.
       const pushed = this.deps.pushReachesAllWriters && this.stopWakeListener !== undefined && (this.deps.notifications?.connected ?? false);
       let waitMs = pushed ? this.deps.poll.pollMaxIntervalMs : idleMs;
@@ -374,6 +383,7 @@ export class Worker {
       await this.idle(waitMs);
       if (!this.nudged) idleMs = Math.min(this.deps.poll.pollMaxIntervalMs, idleMs * this.deps.poll.pollBackoffFactor);
     }
+    announceClaimed();
   }
 
   /** `maxConcurrent` of the registered functions that declare one. */

@@ -33,6 +33,9 @@ export interface ClaimedTask extends TaskRecord {
  * lock per limited function with due work, then counts its running tasks: the count is a fresh
  * read after the previous holder committed, so two workers can never both take the last slot.
  * Claimers of unlimited functions never wait on those locks.
+ *
+ * `db` is meant to be `Db.genericPlans`: every statement here is prepared, and its generic plan
+ * (planned once per connection) is as index-ordered as the plan for any values.
  */
 export async function claimTasks(db: Db, options: ClaimOptions): Promise<ClaimedTask[]> {
   const limits = options.limits ?? {};
@@ -42,10 +45,10 @@ export async function claimTasks(db: Db, options: ClaimOptions): Promise<Claimed
   return db.transaction(async (tx) => {
     // One index probe per function (a scalar subquery, never turned into a join over every row).
     const { rows: due } = await tx.query<{ name: string }>(
-      `SELECT f.name FROM unnest($1::text[]) AS f(name)
+      prepared(`SELECT f.name FROM unnest($1::text[]) AS f(name)
        WHERE (SELECT true FROM senpuki_tasks t
               WHERE t.state = 'pending' AND t.function_name = f.name AND t.scheduled_for <= now()
-                AND t.queue = ANY($2::text[]) ORDER BY t.scheduled_for LIMIT 1)`,
+                AND t.queue = ANY($2::text[]) ORDER BY t.scheduled_for LIMIT 1)`),
       [limited, options.queues],
     );
     const names = due.map((row) => row.name).sort(); // A fixed lock order: no deadlock between claimers.
@@ -53,9 +56,9 @@ export async function claimTasks(db: Db, options: ClaimOptions): Promise<Claimed
       await tx.query(`SELECT pg_advisory_xact_lock(hashtextextended('senpuki:limit:' || current_schema() || ':' || $1::text, 0))`, [name]);
     }
     const { rows: running } = await tx.query<{ function_name: string; count: number }>(
-      `SELECT f.name AS function_name,
+      prepared(`SELECT f.name AS function_name,
          (SELECT count(*)::int FROM senpuki_tasks t WHERE t.state = 'running' AND t.function_name = f.name) AS count
-       FROM unnest($1::text[]) AS f(name)`,
+       FROM unnest($1::text[]) AS f(name)`),
       [names],
     );
     const busy = new Map(running.map((row) => [row.function_name, row.count]));

@@ -19,6 +19,15 @@ export interface Db extends Queryable {
   /** Runs `fn` in a transaction on one client; rolls back when it throws. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /**
+   * The same database over connections that plan each prepared statement once, generically
+   * (`plan_cache_mode = force_generic_plan`), for the claim: Postgres would otherwise re-plan it
+   * on every run, which costs about as much as running it. Only statements whose generic plan is
+   * checked to walk an index in order and stop early belong here (test/store.claimPlans.test.ts);
+   * everything else keeps the pool's custom plans. Where every statement shares one session
+   * (PGlite), each of these runs in a transaction that forces generic plans for itself only.
+   */
+  readonly genericPlans: Db;
+  /**
    * A connection of its own, outside the pool, for state that lives as long as a session (advisory
    * locks). PGlite has one session for everything, so there it is the pool's. `onLost` runs once
    * when the connection dies; open another then.
@@ -41,6 +50,10 @@ export interface PoolDbOptions {
   onClose?: () => Promise<void>;
   /** How a dedicated session connects (real Postgres; PGlite shares its one session). */
   sessionConfig?: pg.ClientConfig;
+  /** The pool behind `genericPlans` (its connections force generic plans); without one, see `sessionGenericPlans`. */
+  genericPlansPool?: pg.Pool;
+  /** This pool's connections force generic plans already: it is its own `genericPlans`. */
+  forcesGenericPlans?: boolean;
 }
 
 /**
@@ -54,8 +67,9 @@ export const SENPUKI_PG_TYPES: pg.CustomTypesConfig = {
     oid === pg.types.builtins.INT8 && format !== 'binary' ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text')) as pg.CustomTypesConfig['getTypeParser'],
 };
 
-export function createPoolDb({ kind, pool, schema, onClose, sessionConfig }: PoolDbOptions): Db {
+export function createPoolDb({ kind, pool, schema, onClose, sessionConfig, genericPlansPool, forcesGenericPlans }: PoolDbOptions): Db {
   let closing: Promise<void> | undefined;
+  let genericPlans = genericPlansPool && createPoolDb({ kind, pool: genericPlansPool, schema, sessionConfig, forcesGenericPlans: true });
   // A client that errors (server restart, terminated backend, failover) must not crash the
   // process. pg-pool listens on idle clients only: a client checked out for a transaction that
   // loses its connection between two statements would emit an unhandled 'error'. The query in
@@ -65,6 +79,10 @@ export function createPoolDb({ kind, pool, schema, onClose, sessionConfig }: Poo
   const db: Db = {
     kind,
     schema,
+    get genericPlans() {
+      genericPlans ??= forcesGenericPlans ? db : sessionGenericPlans(db);
+      return genericPlans;
+    },
     query:
       kind === 'pglite'
         ? async (text, values) => {
@@ -120,11 +138,40 @@ export function createPoolDb({ kind, pool, schema, onClose, sessionConfig }: Poo
       };
     },
     close() {
-      closing ??= pool.end().then(() => onClose?.());
+      closing ??= Promise.all([pool.end(), genericPlansPool && genericPlans?.close()]).then(() => onClose?.());
       return closing;
     },
   };
   return db;
+}
+
+const FORCE_GENERIC_PLANS = 'SET LOCAL plan_cache_mode = force_generic_plan';
+
+/**
+ * `Db.genericPlans` where every statement shares one session (PGlite): each statement runs in a
+ * transaction that forces generic plans for itself only.
+ */
+export function sessionGenericPlans(db: Db): Db {
+  const generic: Db = {
+    kind: db.kind,
+    schema: db.schema,
+    get genericPlans() {
+      return generic;
+    },
+    query: (text, values) =>
+      db.transaction(async (tx) => {
+        await tx.query(FORCE_GENERIC_PLANS);
+        return tx.query(text, values);
+      }) as never,
+    transaction: (fn) =>
+      db.transaction(async (tx) => {
+        await tx.query(FORCE_GENERIC_PLANS);
+        return fn(tx);
+      }),
+    openSession: (onLost) => db.openSession(onLost),
+    close: () => db.close(),
+  };
+  return generic;
 }
 
 /** What node-postgres takes: a text, or a named statement (prepared once per connection). */
@@ -132,6 +179,12 @@ function toQuery(text: string | PreparedStatement): string {
   // pg takes a config object where a text goes; its type just does not say so.
   return (isPrepared(text) ? { name: text.name, text: text.text } : text) as string;
 }
+
+/**
+ * Connections of `Db.genericPlans`: a worker sends one claim at a time, so two serve a process's
+ * workers without one waiting behind another's claim most of the time.
+ */
+export const GENERIC_PLANS_CONNECTIONS = 2;
 
 export interface PostgresDbOptions {
   /** Connections in the pool (default 10). */
@@ -158,7 +211,14 @@ export function createPostgresDb(connectionString: string, options: PostgresDbOp
     ...options.pool,
   };
   const pool = new pg.Pool({ max: options.maxConnections ?? 10, ...connection, ...options.pool });
-  return createPoolDb({ kind: 'postgres', pool, schema: options.schema, sessionConfig: connection });
+  // Connected on first use only; a process that never claims opens none of these.
+  const genericPlansPool = new pg.Pool({
+    ...connection,
+    ...options.pool,
+    max: GENERIC_PLANS_CONNECTIONS,
+    options: [connection.options, '-c plan_cache_mode=force_generic_plan'].filter(Boolean).join(' '),
+  });
+  return createPoolDb({ kind: 'postgres', pool, schema: options.schema, sessionConfig: connection, genericPlansPool });
 }
 
 /** Hides the password of a connection URL for messages and logs. */

@@ -187,8 +187,9 @@ export class Store {
   listTasks(executionId: string): Promise<TaskRecord[]> {
     return this.read((db) => selectExecutionTasks(db, executionId));
   }
+  /** On connections that plan the claim once (see `Db.genericPlans`). */
   claimTasks(options: ClaimOptions) {
-    return this.use((db) => claimTasks(db, options));
+    return this.use((db) => claimTasks(db.genericPlans, options));
   }
   msUntilNextDue(options: NextDueOptions) {
     return this.read((db) => msUntilNextDue(db, options));
