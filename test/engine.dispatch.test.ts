@@ -180,6 +180,40 @@ await describeOnEachStore('dispatch and waitFor', (engine, kind) => {
     }
   });
 
+  it('reads no row for a wait on a short execution that a worker of its process runs: its completion resolves the wait', async () => {
+    const { senpuki } = engine;
+    const quick = senpuki.durable('quick', async (_ctx, i: number) => i + 1);
+    const failing = senpuki.durable('failingQuick', async () => {
+      throw new Error('fails at once');
+    });
+    const claims = countClaims(senpuki.store);
+    const worker = await senpuki.serve();
+    // Idle (its last claim found nothing): it takes each dispatch at once, so it runs when the wait starts.
+    const idle = () => until(() => claims.inFlight === 0 && claims.lastFound === 0 && worker.health().running === 0);
+    const reads = { count: 0 };
+    const { store } = senpuki;
+    const getExecutions = store.getExecutions;
+    store.getExecutions = (ids) => {
+      reads.count += ids.length;
+      return getExecutions.call(store, ids);
+    };
+    try {
+      const waits = 20;
+      for (let i = 0; i < waits; i++) {
+        await idle();
+        assert.equal(await senpuki.waitFor(await senpuki.dispatch(quick, [i]), { timeoutMs: 10_000 }), i + 1);
+      }
+      // Each wait used to read its row once; a run that takes longer than a moment still gets its row watched.
+      assert.ok(reads.count < waits / 2, `${reads.count} row reads for ${waits} waits`);
+      // Another outcome than the completion reaches the wait through the row, read once the run has ended.
+      await idle();
+      await assert.rejects(senpuki.waitFor(await senpuki.dispatch(failing, []), { timeoutMs: 10_000 }), /fails at once/);
+    } finally {
+      store.getExecutions = getExecutions;
+      await worker.stop();
+    }
+  });
+
   it('writes a dispatch taken by an idle worker of its process with the root task leased to it, without a claim', async () => {
     const { senpuki } = engine;
     const gates = new Gates();

@@ -1,4 +1,10 @@
+import { LRUCache } from 'lru-cache';
 import type { Json } from '../domain/types.js';
+
+/** How many recent completions are kept, for how long, and how much JSON they may hold in all. */
+const RECENT_COMPLETIONS = 1000;
+const RECENT_COMPLETION_TTL_MS = 5000;
+const RECENT_COMPLETIONS_MAX_CHARS = 4 * 1024 * 1024;
 
 /**
  * Executions completed by this process's workers, told at once to this process's waiters: a
@@ -9,6 +15,23 @@ import type { Json } from '../domain/types.js';
  */
 export class LocalCompletions {
   private readonly waiters = new Map<string, Set<(result: Json) => void>>();
+  /**
+   * Completions of the last moments, as JSON: a wait that begins just after its execution was
+   * completed here (a short function finishes before its dispatch has returned) takes the result
+   * from here. Safe to keep: a completed execution is final.
+   */
+  private readonly recent = new LRUCache<string, string>({
+    max: RECENT_COMPLETIONS,
+    ttl: RECENT_COMPLETION_TTL_MS,
+    maxSize: RECENT_COMPLETIONS_MAX_CHARS,
+    sizeCalculation: (json) => Math.max(1, json.length),
+  });
+
+  /** The result of an execution completed here a moment ago, as the store holds it; undefined if none. */
+  recentResult(executionId: string): { result: Json } | undefined {
+    const json = this.recent.get(executionId);
+    return json === undefined ? undefined : { result: reorder(JSON.parse(json) as Json) };
+  }
 
   /** Resolves with the execution's result once a worker here has committed its completion; `cancel` stops listening. */
   wait(executionId: string): { completed: Promise<Json>; cancel: () => void } {
@@ -26,6 +49,8 @@ export class LocalCompletions {
 
   /** Called once the completion of `executionId` with `result` has committed. */
   completed(executionId: string, result: Json): void {
+    const json = JSON.stringify(result);
+    if (json.length <= RECENT_COMPLETIONS_MAX_CHARS) this.recent.set(executionId, json);
     const set = this.waiters.get(executionId);
     if (!set) return;
     this.waiters.delete(executionId);

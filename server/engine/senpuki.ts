@@ -14,6 +14,7 @@ import type { RowConsumer, RowFeed, RowWatcher } from '../realtime/rowWatcher.js
 import { Store, type Changes, type ExactExecutionCursor, type ExecutionCursor, type ExecutionFilter, type ExecutionPageRow } from '../store/store.js';
 import { Announcer } from './announcer.js';
 import { LocalCompletions } from './localCompletions.js';
+import { DEFAULT_CANCEL_WATCH_DELAY_MS } from './executionWatchers.js';
 import { toNewExecution, toNewExecutions, type DispatchItem, type DispatchOptions } from './dispatchInput.js';
 import { discardDeadLetter, listDeadLetters, replayDeadLetter, type DeadLetterListOptions } from './deadLetters.js';
 import { checkHealth, type SenpukiHealth } from './health.js';
@@ -256,10 +257,36 @@ export class Senpuki {
     const timeoutMs = options.timeoutMs === undefined ? undefined : toMs(options.timeoutMs, 'timeoutMs');
     const signals = [options.signal, timeoutMs === undefined ? undefined : timeoutSignal(timeoutMs)].filter((s): s is AbortSignal => !!s);
     const signal = signals.length ? AbortSignal.any(signals) : undefined;
-    // A worker of this process that completes it tells us at once; anything else comes through the feed.
+    // A worker of this process that completes it tells us at once (or did a moment ago); anything else comes through the feed.
+    const recent = this.completions.recentResult(id);
+    if (recent) return recent.result as R;
     const local = this.completions.wait(id);
     const settledHere = new AbortController();
-    const watched = this.feed.waitForExecution(id, signal ? AbortSignal.any([signal, settledHere.signal]) : settledHere.signal);
+    const watchSignal = signal ? AbortSignal.any([signal, settledHere.signal]) : settledHere.signal;
+    let startWatching!: () => void;
+    const watched = new Promise<ExecutionRecord>((resolve, reject) => {
+      startWatching = () => {
+        startWatching = () => {};
+        if (!settledHere.signal.aborted) this.feed.waitForExecution(id, watchSignal).then(resolve, reject);
+      };
+    });
+    // While a worker here runs its root task, the row is watched only once that run has taken longer
+    // than a moment or ended otherwise than in the completion: a short execution waited for where it
+    // runs costs no channel subscription and no read of its row.
+    const run = this.rootRunOf(id);
+    const watchNow = () => startWatching();
+    let grace: NodeJS.Timeout | undefined;
+    if (run) {
+      grace = setTimeout(watchNow, DEFAULT_CANCEL_WATCH_DELAY_MS);
+      // A turn later: a completion has resolved the wait by then (its outcome is told before `done` settles).
+      const afterRun = () => void setImmediate(watchNow);
+      void run.done.then(afterRun, afterRun);
+      // The watch is what turns an abort into its error.
+      if (signal?.aborted) watchNow();
+      else signal?.addEventListener('abort', watchNow, { once: true });
+    } else {
+      watchNow();
+    }
     try {
       const outcome = await Promise.race([watched.then((execution) => ({ execution })), local.completed.then((result) => ({ result }))]);
       return ('result' in outcome ? outcome.result : settledResult(outcome.execution)) as R;
@@ -269,12 +296,22 @@ export class Senpuki {
       }
       throw error;
     } finally {
+      clearTimeout(grace);
+      signal?.removeEventListener('abort', watchNow);
       local.cancel();
       if (!settledHere.signal.aborted) {
         watched.catch(() => {}); // Its end is of no interest once the wait is over.
         settledHere.abort();
       }
     }
+  }
+
+  private rootRunOf(executionId: string) {
+    for (const worker of this.workers) {
+      const run = worker.rootRunOf(executionId);
+      if (run) return run;
+    }
+    return undefined;
   }
 
   /** The result of a finished execution; throws while it is not finished. */

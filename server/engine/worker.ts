@@ -263,6 +263,14 @@ export class Worker {
     };
   }
 
+  /** The run of the execution's root task on this worker, while there is one. */
+  rootRunOf(executionId: string): RunningTask | undefined {
+    for (const run of this.running.values()) {
+      if (run.task.executionId === executionId && run.task.parentTaskId === undefined) return run;
+    }
+    return undefined;
+  }
+
   /** Wakes an idle claim loop (a task became runnable in one of our queues). */
   nudge(queue?: string): void {
     if (queue !== undefined && !this.options.queues.includes(queue)) return;
