@@ -217,11 +217,17 @@ function targetRows(pairs: Array<{ scenario: Scenario; senpuki: Run; reference: 
   const rows: string[][] = [];
   const find = (subscriptions: number, perRow: number) => pairs.find((pair) => pair.scenario.subscriptions === subscriptions && pair.scenario.perRow === perRow);
   const mark = (ok: boolean) => (ok ? '✓' : '✗');
+  // RSS that shrank while subscriptions were added measures V8 and the allocator giving memory
+  // back, not the subscriptions: no mark then; the heap row beside it is the figure to read.
+  const rssMark = (kib: number, ok: boolean) => (kib <= 0 ? 'no figure (RSS fell: see heap)' : mark(ok));
   for (const pair of [find(10_000, 100), find(10_000, 1)]) {
     if (!pair) continue;
     const ratio = pair.senpuki.rssPerSubscriptionKiB / pair.reference.rssPerSubscriptionKiB;
-    rows.push([`RSS/sub ≤ 0.4× reference (${label(pair.scenario)})`, `${fixed(pair.senpuki.rssPerSubscriptionKiB)} KiB = ${fixed(ratio, 2)}×`, mark(ratio <= 0.4)]);
-    rows.push([`RSS/sub ≤ 5 KiB, goal (${label(pair.scenario)})`, `${fixed(pair.senpuki.rssPerSubscriptionKiB)} KiB`, mark(pair.senpuki.rssPerSubscriptionKiB <= 5)]);
+    const heapRatio = pair.senpuki.heapPerSubscriptionKiB / pair.reference.heapPerSubscriptionKiB;
+    const rss = pair.senpuki.rssPerSubscriptionKiB;
+    rows.push([`RSS/sub ≤ 0.4× reference (${label(pair.scenario)})`, `${fixed(rss)} KiB = ${fixed(ratio, 2)}×`, rssMark(rss, ratio <= 0.4)]);
+    rows.push([`heap/sub ≤ 0.4× reference (${label(pair.scenario)})`, `${fixed(pair.senpuki.heapPerSubscriptionKiB)} KiB = ${fixed(heapRatio, 2)}×`, mark(heapRatio <= 0.4)]);
+    rows.push([`RSS/sub ≤ 5 KiB, goal (${label(pair.scenario)})`, `${fixed(rss)} KiB`, rssMark(rss, rss <= 5)]);
   }
   const fanIn = find(10_000, 100);
   if (fanIn) rows.push(['100 rows × 100 subscribers: last event ≤ 200 ms after the last commit', `${Math.round(fanIn.senpuki.lastMs)} ms`, mark(fanIn.senpuki.lastMs <= 200)]);

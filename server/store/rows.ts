@@ -234,11 +234,11 @@ export async function selectNewerRows<R extends { id: string | null }, T>(
   const { rows } = await db.query<R & { watched_id: string }>(
     prepared(
       `SELECT watched_id, ${columns}
-       FROM unnest($1::uuid[], $2::int[]) AS watched(watched_id, known_version)
+       FROM unnest(string_to_array($1, ',')::uuid[], string_to_array($2, ',')::int[]) AS watched(watched_id, known_version)
        LEFT JOIN ${table} ON id = watched_id
        WHERE id IS NULL OR version > known_version`,
     ),
-    [known.map((row) => row.id), known.map((row) => row.version)],
+    [joined(known, 'id'), joined(known, 'version')],
   );
   const result: NewerRows<T> = { newer: [], missing: [] };
   for (const row of rows) {
@@ -246,4 +246,11 @@ export async function selectNewerRows<R extends { id: string | null }, T>(
     else result.newer.push(toRecord(row));
   }
   return result;
+}
+
+/** One field of every row, comma-separated: a parameter that costs one string, where an array costs one per element. */
+function joined(rows: readonly KnownVersion[], field: 'id' | 'version'): string {
+  let text = '';
+  for (let i = 0; i < rows.length; i++) text += i === 0 ? String(rows[i]![field]) : `,${rows[i]![field]}`;
+  return text;
 }
