@@ -30,7 +30,7 @@ export class LocalCompletions {
   /** The result of an execution completed here a moment ago, as the store holds it; undefined if none. */
   recentResult(executionId: string): { result: Json } | undefined {
     const json = this.recent.get(executionId);
-    return json === undefined ? undefined : { result: reorder(JSON.parse(json) as Json) };
+    return json === undefined ? undefined : { result: parseStored(json) };
   }
 
   /** Resolves with the execution's result once a worker here has committed its completion; `cancel` stops listening. */
@@ -55,16 +55,16 @@ export class LocalCompletions {
     if (!set) return;
     this.waiters.delete(executionId);
     // Each waiter gets the value as the store hands it back (its own copy, members in jsonb's order).
-    for (const listener of set) listener(asStored(result));
+    for (const listener of set) listener(parseStored(json));
   }
 }
 
 /**
- * `value` as it reads back from a jsonb column: a fresh copy without the members JSON drops, and
- * each object's members in jsonb's order (shorter names first, then by their UTF-8 bytes).
+ * A JSON text as it reads back from a jsonb column: a fresh value without the members JSON drops,
+ * and each object's members in jsonb's order (shorter names first, then by their UTF-8 bytes).
  */
-export function asStored(value: Json): Json {
-  return reorder(JSON.parse(JSON.stringify(value)) as Json);
+function parseStored(json: string): Json {
+  return reorder(JSON.parse(json) as Json);
 }
 
 function reorder(value: Json): Json {

@@ -24,6 +24,7 @@ import type { LiveContext, SchemaContext } from '../schema/builder.js';
 import { socketErrors } from '../schema/errors.js';
 import { executionUpdatedTarget, type RowTarget } from '../schema/execution.js';
 import { taskUpdatedTarget } from '../schema/task.js';
+import type { SubscribePayload } from './subscriptionGroups.js';
 import { accessScope } from './useMultiplexedSubscriptions.js';
 
 /** How one subscription field follows its row: its checks (shared with its resolver), and its watcher. */
@@ -56,10 +57,10 @@ interface RowPlan {
   fieldDef: GraphQLField<unknown, unknown>;
 }
 
-/** What graphql-ws hands over per subscribe message. */
+/** A graphql-ws subscribe message. */
 export interface SubscribeMessage {
   id: string;
-  payload: { query: string; operationName?: string | null; variables?: Record<string, unknown> | null };
+  payload: SubscribePayload;
 }
 
 /** The graphql-ws connection a subscription lives on: graphql-ws's registry of its operations, and the socket's send. */
@@ -114,11 +115,6 @@ export class RowSubscriptions {
     signal.addEventListener('abort', () => {
       for (const subscription of [...this.open]) subscription.shutdown();
     }, { once: true });
-  }
-
-  /** Subscriptions open on this path now. */
-  get size(): number {
-    return this.open.size;
   }
 
   /**
