@@ -109,6 +109,79 @@ describe('execution tasks feed (pglite)', () => {
     assert.deepEqual(resumed.rows.map((row) => row.id).sort(), byChange.slice(1).map((task) => task.id).sort());
   });
 
+  it('runs one feed per execution for every watch of it: one listen per channel, one read per change; late watches take their own snapshot or window', async () => {
+    const listens: string[] = [];
+    const backend = engine.senpuki.notifications;
+    const countingBackend = new Proxy(backend, {
+      get(target, property) {
+        if (property === 'listen') return (channel: string, onMessage: (payload: string) => void) => (listens.push(channel), target.listen(channel, onMessage));
+        const value = Reflect.get(target, property) as unknown;
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const reads: string[] = [];
+    const feed = new ExecutionTasksFeed({
+      store: engine.senpuki.store,
+      notifications: countingBackend,
+      pushReachesAllWriters: true,
+      readTask: (id) => (reads.push(id), engine.senpuki.store.getTask(id)),
+      ...NO_POLLING,
+    });
+    const [a, b] = ['shared-a', 'shared-b'];
+    const { execution } = await engine.senpuki.submit('fanOut', [[a, b]]);
+    const watches = [1, 2, 3].map(() => collect(feed.watch(execution.id)));
+    const children = await waitFor(async () => {
+      const tasks = await engine.senpuki.listTasks(execution.id);
+      return tasks.length === 3 && tasks.every((task) => task.state === 'running') ? tasks.slice(1) : undefined;
+    }, { message: 'both children to run' });
+    for (const { rows } of watches) await waitFor(() => children.every((child) => has(rows, child.id, 'running')), { message: 'the running children in every watch' });
+    assert.equal(feed.feedCount, 1);
+    assert.equal(listens.length, 2, `one listen on each of the execution's two channels, not ${listens.join(', ')}`);
+
+    // A watch joining the running feed: its own snapshot (every task), or only what changed after its `since`.
+    const late = collect(feed.watch(execution.id));
+    const [earlier, later] = [...children].sort((x, y) => Number(BigInt(x.changeSeq) - BigInt(y.changeSeq)));
+    const resumed = collect(feed.watch(execution.id, { since: earlier!.changeSeq }));
+    await waitFor(() => late.rows.length >= 3, { message: "the late watch's snapshot" });
+    assert.deepEqual(new Set(late.rows.map((row) => row.id)), new Set([execution.rootTaskId, ...children.map((child) => child.id)]));
+    await waitFor(() => has(resumed.rows, later!.id, 'running'), { message: "the resumed watch's window" });
+    assert.equal(has(resumed.rows, earlier!.id, 'running'), false, 'a row at or before `since` is not sent again');
+
+    const readsBefore = reads.filter((id) => id === children[0]!.id).length;
+    gates.open(a);
+    for (const { rows } of [...watches, late]) await waitFor(() => has(rows, children[0]!.id, 'completed'), { message: 'the completion in every watch' });
+    const readsOfCompletion = reads.filter((id) => id === children[0]!.id).length - readsBefore;
+    assert.ok(readsOfCompletion >= 1 && readsOfCompletion < 5, `five watches of one feed read the completed task ${readsOfCompletion} times`);
+
+    gates.open(b);
+    await Promise.all([...watches, late, resumed].map((watch) => watch.done));
+    for (const { rows } of [...watches, late, resumed]) {
+      assertVersionsIncreasePerTask(rows);
+      assert.equal(latest(rows).get(execution.rootTaskId)?.state, 'completed');
+    }
+    assert.equal(feed.feedCount, 0, 'the feed stops with the execution');
+  });
+
+  it('stops the shared feed when its last watch leaves, and starts afresh for the next', async () => {
+    const feed = feedOf(true);
+    const { execution } = await engine.senpuki.submit('fanOut', [['leaves']]);
+    const controllers = [new AbortController(), new AbortController()];
+    const watches = controllers.map((controller) => collect(feed.watch(execution.id, { signal: controller.signal })));
+    for (const { rows } of watches) await waitFor(() => rows.length >= 1, { message: 'the snapshot' });
+    const channelsWatched = engine.senpuki.notifications.subscribedChannelCount;
+    controllers[0]!.abort();
+    await watches[0]!.done;
+    assert.equal(feed.feedCount, 1, 'one watch is still on it');
+    controllers[1]!.abort();
+    await watches[1]!.done;
+    assert.equal(feed.feedCount, 0);
+    if (channelsWatched !== undefined) await waitFor(() => engine.senpuki.notifications.subscribedChannelCount! <= channelsWatched - 2, { message: "the execution's channels left" });
+    const again = collect(feed.watch(execution.id));
+    gates.open('leaves');
+    await again.done;
+    assert.equal(latest(again.rows).get(execution.rootTaskId)?.state, 'completed');
+  });
+
   it('waits past a timed-out execution for its running task to be cancelled', async () => {
     const { execution } = await engine.senpuki.submit('hangs', [], { maxDuration: '300ms' });
     const { rows, done } = collect(feedOf(true).watch(execution.id));

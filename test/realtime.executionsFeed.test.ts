@@ -64,6 +64,64 @@ describe('executions feed (list subscriptions)', () => {
     assert.deepEqual(rows.map((row) => row.state), ['pending', 'cancelled']);
   });
 
+  it('runs one feed per filter for every watch of it, and one more for another filter', async () => {
+    const feed = feedOf(true);
+    const controller = new AbortController();
+    const { signal } = controller;
+    const since = await feed.currentCursor();
+    const first = collect(feed.watch({ functionName: 'listed', state: ['pending', 'cancelled'] }, { since, signal }));
+    const second = collect(feed.watch({ state: ['cancelled', 'pending'], functionName: 'listed' }, { signal }));
+    const other = collect(feed.watch({ functionName: 'other' }, { signal }));
+    await waitFor(() => feed.feedCount === 2, { message: 'two feeds: one per filter' });
+    const id = await engine.senpuki.dispatch('listed', [], { delay: '1h' });
+    await engine.senpuki.cancel(id);
+    for (const { rows } of [first, second]) await waitFor(() => rows.some((row) => row.id === id && row.state === 'cancelled'), { message: 'the cancellation in both watches' });
+    controller.abort();
+    await Promise.all([first.done, second.done, other.done]);
+    assert.deepEqual(first.rows.filter((row) => row.id === id).map((row) => row.state), ['pending', 'cancelled']);
+    assert.equal(other.rows.length, 0);
+    assert.equal(feed.feedCount, 0);
+  });
+
+  it('lets a watch that stops reading fall behind without holding its rows, then re-reads what it missed', async () => {
+    const catchUps: string[] = [];
+    const store = engine.senpuki.store;
+    const countingStore = new Proxy(store, {
+      get(target, property) {
+        if (property === 'listExecutionsChangedAfter') return (...args: Parameters<typeof store.listExecutionsChangedAfter>) => (catchUps.push(args[1]), target.listExecutionsChangedAfter(...args));
+        const value = Reflect.get(target, property) as unknown;
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const feed = new ExecutionsFeed({
+      store: countingStore,
+      notifications: engine.senpuki.notifications,
+      pushReachesAllWriters: true,
+      pollMinIntervalMs: 60_000,
+      pollMaxIntervalMs: 60_000,
+      maxTrackedRows: 4,
+    });
+    const controller = new AbortController();
+    const tag = `stalled-${Math.random()}`;
+    const since = await feed.currentCursor();
+    const reader = collect(feed.watch({ tag }, { since, signal: controller.signal }));
+    const stalled = feed.watch({ tag }, { since, signal: controller.signal });
+    const firstId = await engine.senpuki.dispatch('listed', [], { delay: '1h', tags: [tag] });
+    const first = await stalled.next();
+    assert.equal(first.value?.id, firstId);
+    const ids = [firstId];
+    for (let i = 0; i < 12; i++) ids.push(await engine.senpuki.dispatch('listed', [], { delay: '1h', tags: [tag] }));
+    await waitFor(() => ids.every((id) => reader.rows.some((row) => row.id === id)), { message: 'every dispatch in the watch that reads' });
+    const catchUpsBefore = catchUps.length;
+    const rest: ExecutionRecord[] = [];
+    while (!ids.slice(1).every((id) => rest.some((row) => row.id === id))) rest.push((await stalled.next()).value!);
+    assert.ok(catchUps.length > catchUpsBefore, 'what the stalled watch missed came from a read of the store, not rounds held for it');
+    assert.equal(new Set(rest.map((row) => row.id)).size, rest.length, 'each row once');
+    controller.abort();
+    await stalled.return(undefined);
+    await reader.done;
+  });
+
   it('resumes after a change sequence number without repeating older changes', async () => {
     const first = await engine.senpuki.dispatch('listed', [], { delay: '1h', tags: ['resume'] });
     const cursor = (await engine.senpuki.stateOf(first)).changeSeq;

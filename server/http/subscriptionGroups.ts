@@ -14,7 +14,8 @@ const STATE_FIELDS = new Set(['executionUpdated', 'taskUpdated']);
  * List feeds whose events are single changes "from now on" when no `since` is given: a
  * subscription joining late takes the changes from its joining on, every one of them, and
  * nothing before. With `since` they resume from a point of their own and are never shared.
- * (`executionTasksUpdated` starts with a snapshot of every task, so it is never shared.)
+ * (`executionTasksUpdated` starts with a snapshot of its own, so its subscriptions share only
+ * the row feed underneath — one per execution, see SharedRowSets — and each row's execution.)
  */
 const CHANGE_FIELDS = new Set(['executionsUpdated']);
 

@@ -6,7 +6,7 @@
 import { EXECUTIONS_CHANNEL } from '../notifications/channels.js';
 import type { ExecutionRecord, ExecutionState } from '../domain/types.js';
 import type { ExecutionFilter, Store } from '../store/store.js';
-import { parseRowMessage, watchRowSet, type RowSetFeedConfig } from './rowSetFeed.js';
+import { parseRowMessage, SharedRowSets, type RowSet, type RowSetFeedConfig } from './rowSetFeed.js';
 
 export interface ExecutionsFeedConfig extends RowSetFeedConfig {
   store: Store;
@@ -22,9 +22,17 @@ export interface ExecutionsWatchOptions {
 
 export class ExecutionsFeed {
   private readonly read: (id: string) => Promise<ExecutionRecord | undefined>;
+  /** One feed per filter watched in this process, however many subscriptions follow it. */
+  private readonly shared: SharedRowSets<ExecutionRecord>;
 
   constructor(private readonly config: ExecutionsFeedConfig) {
     this.read = config.readExecution ?? ((id) => config.store.getExecution(id));
+    this.shared = new SharedRowSets(config);
+  }
+
+  /** Filters watched in this process. */
+  get feedCount(): number {
+    return this.shared.size;
   }
 
   /**
@@ -37,33 +45,35 @@ export class ExecutionsFeed {
 
   /** Each change of an execution matching `filter`, in write order within a batch; never ends by itself. */
   watch(filter: ExecutionFilter, options: ExecutionsWatchOptions = {}): AsyncGenerator<ExecutionRecord> {
+    const states = filter.state === undefined ? undefined : [...new Set([filter.state].flat())].sort();
+    const key = JSON.stringify([states, filter.functionName, filter.tag, filter.queue, filter.createdAfter?.getTime(), filter.createdBefore?.getTime()]);
+    return this.shared.watch(key, () => this.matching(filter), options);
+  }
+
+  private matching(filter: ExecutionFilter): RowSet<ExecutionRecord> {
     const { store } = this.config;
     const states = filter.state === undefined ? undefined : new Set<ExecutionState>([filter.state].flat());
     // State is the one filter field that changes over a row's life: polls select without it and
     // `inView` keeps rows leaving the view.
     const sqlFilter: ExecutionFilter = { ...filter, state: undefined };
-    return watchRowSet(
-      this.config,
-      {
-        channels: [
-          {
-            channel: EXECUTIONS_CHANNEL,
-            rowOf: (payload, tracked) => {
-              const message = parseRowMessage<ExecutionState>(payload, 'execution_id');
-              // A state the view does not show matters only for a row leaving it.
-              if (!message || (states && !states.has(message.state) && !tracked(message.id))) return undefined;
-              return message.id;
-            },
+    return {
+      channels: [
+        {
+          channel: EXECUTIONS_CHANNEL,
+          rowOf: (payload, tracked) => {
+            const message = parseRowMessage<ExecutionState>(payload, 'execution_id');
+            // A state the view does not show matters only for a row leaving it.
+            if (!message || (states && !states.has(message.state) && !tracked(message.id))) return undefined;
+            return message.id;
           },
-        ],
-        read: this.read,
-        changedAfter: (afterSeq, limit) => store.listExecutionsChangedAfter(sqlFilter, afterSeq, limit),
-        inView: (row) => matchesFilter(row, filter, states),
-        start: () => this.currentCursor(),
-        snapshot: false,
-      },
-      options,
-    );
+        },
+      ],
+      read: this.read,
+      changedAfter: (afterSeq, limit) => store.listExecutionsChangedAfter(sqlFilter, afterSeq, limit),
+      inView: (row) => matchesFilter(row, filter, states),
+      start: () => this.currentCursor(),
+      snapshot: false,
+    };
   }
 }
 

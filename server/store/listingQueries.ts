@@ -82,6 +82,15 @@ export async function selectMaxExecutionChangeSeq(db: Queryable): Promise<string
   return rows[0]!.seq;
 }
 
+/** The change sequence of the latest write to one execution's tasks ('0' when there is none). */
+export async function selectMaxExecutionTaskChangeSeq(db: Queryable, executionId: string): Promise<string> {
+  const { rows } = await db.query<{ seq: string }>(
+    `SELECT coalesce(max(change_seq), 0)::text AS seq FROM senpuki_tasks WHERE execution_id = $1`,
+    [executionId],
+  );
+  return rows[0]!.seq;
+}
+
 /** Resolves when the database answers (health checks). */
 export async function ping(db: Queryable): Promise<void> {
   await db.query('SELECT 1');

@@ -35,6 +35,7 @@ import {
   selectExecutionTasksChangedAfter,
   selectExecutionsChangedAfter,
   selectMaxExecutionChangeSeq,
+  selectMaxExecutionTaskChangeSeq,
   type ExactExecutionCursor,
   type ExecutionPageRow,
 } from './listingQueries.js';
@@ -363,6 +364,10 @@ export class Store {
   /** Change sequence of the latest execution write. */
   maxExecutionChangeSeq(): Promise<string> {
     return this.read((db) => selectMaxExecutionChangeSeq(db));
+  }
+  /** Change sequence of the latest write to one execution's tasks. */
+  maxExecutionTaskChangeSeq(executionId: string): Promise<string> {
+    return this.read((db) => selectMaxExecutionTaskChangeSeq(db, executionId));
   }
   /** Due pending tasks per queue, each count stopping at `cap` (a bounded walk of the claim index). */
   countDueTasksByQueue(queues: string[], cap: number): Promise<Map<string, number>> {
