@@ -11,7 +11,6 @@
  * process from every writer, polling drops to a safety net at the max interval. However many
  * subscriptions and waits watch a row, the process holds one listener, one poll and one read per
  * change for it. */
-import DataLoader from 'dataloader';
 import { executionChannel, taskChannel } from '../notifications/channels.js';
 import type { EngineBackend } from '../notifications/engineBackend.js';
 import type { Store } from '../store/store.js';
@@ -67,8 +66,8 @@ export interface WatchOptions {
 
 export class ChangeFeed {
   private readonly poll: PollOptions;
-  private readonly tasks: DataLoader<string, TaskRecord | undefined>;
-  private readonly executions: DataLoader<string, ExecutionRecord | undefined>;
+  private readonly tasks: ReadBatch<TaskRecord>;
+  private readonly executions: ReadBatch<ExecutionRecord>;
   /** Polls of watched rows, batched like reads: one statement per tick, which returns only the rows that moved on. */
   private readonly taskPolls: PollBatch<TaskRecord>;
   private readonly executionPolls: PollBatch<ExecutionRecord>;
@@ -83,9 +82,8 @@ export class ChangeFeed {
     this.poll = pollOptionsOf(config);
     // Reads from all feeds due in one turn of the event loop go out as one query: a thousand
     // waits on a thousand children cost one SELECT per tick, not a thousand.
-    const batch = { cache: false, batchScheduleFn: (run: () => void) => setImmediate(run) };
-    this.tasks = new DataLoader(async (ids) => byId(ids, await config.store.getTasks(ids)), batch);
-    this.executions = new DataLoader(async (ids) => byId(ids, await config.store.getExecutions(ids)), batch);
+    this.tasks = new ReadBatch((ids) => config.store.getTasks(ids));
+    this.executions = new ReadBatch((ids) => config.store.getExecutions(ids));
     this.taskPolls = new PollBatch((known) => config.store.getNewerTasks(known));
     this.executionPolls = new PollBatch((known) => config.store.getNewerExecutions(known));
     this.host = {
@@ -242,7 +240,40 @@ function flushPolls(batch: PollBatch<any>): void {
   void batch.flush();
 }
 
-function byId<T extends { id: string }>(ids: readonly string[], rows: T[]): Array<T | undefined> {
-  const map = new Map(rows.map((row) => [row.id, row]));
-  return ids.map((id) => map.get(id));
+/**
+ * Reads by id asked for in one turn of the event loop, as one query (each id once), holding
+ * nothing once answered. (DataLoader batches the same way but keeps its last batch, its ids and
+ * promises and so every row it read, until the next load: after a burst, every watched row.)
+ */
+class ReadBatch<T extends { id: string }> {
+  private waiting = new Map<string, Array<{ resolve: (row: T | undefined) => void; reject: (error: unknown) => void }>>();
+
+  constructor(private readonly fetch: (ids: string[]) => Promise<T[]>) {}
+
+  load(id: string): Promise<T | undefined> {
+    return new Promise((resolve, reject) => {
+      if (this.waiting.size === 0) setImmediate(flushReads, this);
+      const callers = this.waiting.get(id);
+      if (callers) callers.push({ resolve, reject });
+      else this.waiting.set(id, [{ resolve, reject }]);
+    });
+  }
+
+  async flush(): Promise<void> {
+    const waiting = this.waiting;
+    this.waiting = new Map();
+    let rows: T[];
+    try {
+      rows = await this.fetch([...waiting.keys()]);
+    } catch (error) {
+      for (const callers of waiting.values()) for (const caller of callers) caller.reject(error);
+      return;
+    }
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    for (const [id, callers] of waiting) for (const caller of callers) caller.resolve(byId.get(id));
+  }
+}
+
+function flushReads(batch: ReadBatch<any>): void {
+  void batch.flush();
 }
