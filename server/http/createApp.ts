@@ -74,21 +74,24 @@ class LiveTracker implements LiveContext {
       }
       this.byClient.set(client, open + 1);
     }
-    this.count++;
-    this.byKind.set(kind, (this.byKind.get(kind) ?? 0) + 1);
+    this.counted(kind, 1);
     let open = true;
     return () => {
       if (!open) return;
       open = false;
-      this.count--;
-      this.byKind.set(kind, this.byKind.get(kind)! - 1);
       if (client !== undefined) {
         const left = this.byClient.get(client)! - 1;
         if (left === 0) this.byClient.delete(client);
         else this.byClient.set(client, left);
       }
-      if (this.count === 0) for (const resolve of this.idle.splice(0)) resolve();
+      this.counted(kind, -1);
     };
+  }
+
+  counted(kind: string, change: 1 | -1): void {
+    this.count += change;
+    this.byKind.set(kind, (this.byKind.get(kind) ?? 0) + change);
+    if (this.count === 0) for (const resolve of this.idle.splice(0)) resolve();
   }
 
   /** Aborts every subscription; resolves once all have ended (or after `timeoutMs`). */

@@ -215,7 +215,6 @@ class RowSubscription implements RowConsumer<Versioned>, AsyncIterableIterator<n
   private ending = false;
   private sending = false;
   private ended = false;
-  private readonly uncount: () => void;
   private expiry: NodeJS.Timeout | undefined;
 
   constructor(
@@ -228,7 +227,7 @@ class RowSubscription implements RowConsumer<Versioned>, AsyncIterableIterator<n
     this.id = message.id;
     this.variables = message.payload.variables ?? undefined;
     this.key = `${plan.id}\u0000${accessScope(principal)}\u0000${JSON.stringify(this.variables ?? {})}`;
-    this.uncount = owner.options.live.opened(plan.name);
+    owner.options.live.counted(plan.name, 1);
   }
 
   /** Its checks, then its row: or the field's error and `complete`. */
@@ -346,7 +345,7 @@ class RowSubscription implements RowConsumer<Versioned>, AsyncIterableIterator<n
     this.ended = true;
     this.pending = undefined;
     this.detach();
-    this.uncount();
+    this.owner.options.live.counted(this.plan.name, -1);
     this.owner.closed(this);
   }
 

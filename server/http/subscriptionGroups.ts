@@ -94,6 +94,7 @@ export class SubscriptionGroups {
         return live.signal;
       },
       opened: () => () => {},
+      counted: () => {},
     };
   }
 

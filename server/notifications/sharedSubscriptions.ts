@@ -17,6 +17,8 @@
  * The connection keeps subscriptions across reconnects (ioredis autoResubscribe, re-LISTEN).
  */
 
+import { SmallSet } from '../support/smallSet.js';
+
 /** Moves one channel on the shared connection; rejects when the server did not confirm. */
 export interface SubscriberConnection {
   subscribe(channel: string): Promise<void>;
@@ -30,10 +32,25 @@ export interface SharedSubscriptionsOptions {
   onError?: (error: unknown, channel: string) => void;
 }
 
-interface ChannelEntry {
-  readonly listeners: Set<(payload: string) => void>;
-  subscribed: boolean;
+/** A channel's listeners (most watched channels have exactly one: a row's watcher). */
+class ChannelEntry extends SmallSet<Registration> {
+  subscribed = false;
   loop: Promise<void> | undefined;
+}
+
+/** One listen: its own object, so the same callback may listen twice and be removed once per registration. */
+class Registration {
+  constructor(
+    readonly onMessage: (payload: string) => void,
+    private readonly owner: SharedSubscriptions,
+    private readonly channel: string,
+    private readonly entry: ChannelEntry,
+  ) {}
+
+  remove(): void {
+    if (!this.entry.delete(this)) return;
+    if (this.entry.size === 0) this.owner.reconcileLater(this.channel, this.entry);
+  }
 }
 
 /** Thrown by `listen` when the subscription was not confirmed in time. */
@@ -56,14 +73,11 @@ export class SharedSubscriptions {
   async listen(channel: string, onMessage: (payload: string) => void): Promise<() => void> {
     if (this.closed) throw new Error('The notification backend is closed');
     let entry = this.channels.get(channel);
-    if (!entry) this.channels.set(channel, (entry = { listeners: new Set(), subscribed: false, loop: undefined }));
-    // Wrap so the same callback may listen twice and be removed once per registration.
-    const listener = (payload: string) => onMessage(payload);
-    entry.listeners.add(listener);
-    const remove = () => {
-      if (!entry.listeners.delete(listener)) return;
-      if (entry.listeners.size === 0) this.reconcile(channel, entry).catch(() => {});
-    };
+    if (!entry) this.channels.set(channel, (entry = new ChannelEntry()));
+    const registration = new Registration(onMessage, this, channel, entry);
+    entry.add(registration);
+    // A bound method rather than a closure: no context object per listen.
+    const remove = registration.remove.bind(registration);
     if (!entry.subscribed || entry.loop) {
       try {
         await this.confirmed(channel, entry);
@@ -83,9 +97,9 @@ export class SharedSubscriptions {
   dispatch(channel: string, payload: string): void {
     const entry = this.channels.get(channel);
     if (!entry) return;
-    for (const listener of [...entry.listeners]) {
+    for (const listener of entry.values()) {
       try {
-        listener(payload);
+        listener.onMessage(payload);
       } catch {
         // A listener's bug must not cost the other listeners their message.
       }
@@ -100,7 +114,7 @@ export class SharedSubscriptions {
   /** Re-runs the loop of every channel whose state drifted (a command failed); call after a reconnect. */
   resync(): void {
     for (const [channel, entry] of this.channels) {
-      if (!entry.loop && entry.subscribed !== entry.listeners.size > 0) {
+      if (!entry.loop && entry.subscribed !== entry.size > 0) {
         this.reconcile(channel, entry).catch((error) => this.report(error, channel));
       }
     }
@@ -121,7 +135,7 @@ export class SharedSubscriptions {
   /** Number of registered listeners over all channels. */
   get listenerCount(): number {
     let count = 0;
-    for (const entry of this.channels.values()) count += entry.listeners.size;
+    for (const entry of this.channels.values()) count += entry.size;
     return count;
   }
 
@@ -150,11 +164,16 @@ export class SharedSubscriptions {
     });
   }
 
+  /** After a last unlisten: unsubscribes in the background (failures are reported by the loop). */
+  reconcileLater(channel: string, entry: ChannelEntry): void {
+    this.reconcile(channel, entry).catch(() => {});
+  }
+
   /** Joins the channel's running loop or starts one; settles when `subscribed` matches `wanted`. */
   private reconcile(channel: string, entry: ChannelEntry): Promise<void> {
     if (entry.loop) return entry.loop;
     if (this.closed) return Promise.resolve();
-    if (entry.subscribed === entry.listeners.size > 0) {
+    if (entry.subscribed === entry.size > 0) {
       this.forgetIfIdle(channel, entry);
       return Promise.resolve();
     }
@@ -164,7 +183,7 @@ export class SharedSubscriptions {
         await undefined;
         for (;;) {
           if (this.closed) return;
-          const wanted = entry.listeners.size > 0;
+          const wanted = entry.size > 0;
           if (wanted === entry.subscribed) return;
           try {
             if (wanted) await this.connection.subscribe(channel);
@@ -172,7 +191,7 @@ export class SharedSubscriptions {
             entry.subscribed = wanted;
           } catch (error) {
             // Nobody needs the change any more (e.g. a failed UNSUBSCRIBE that a listen made moot).
-            if (entry.subscribed === entry.listeners.size > 0) return;
+            if (entry.subscribed === entry.size > 0) return;
             if (!wanted) this.report(error, channel); // resync() retries it after the next reconnect
             throw error;
           }
@@ -188,7 +207,7 @@ export class SharedSubscriptions {
   }
 
   private forgetIfIdle(channel: string, entry: ChannelEntry): void {
-    if (!entry.loop && !entry.subscribed && entry.listeners.size === 0 && this.channels.get(channel) === entry) {
+    if (!entry.loop && !entry.subscribed && entry.size === 0 && this.channels.get(channel) === entry) {
       this.channels.delete(channel);
     }
   }

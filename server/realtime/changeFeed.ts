@@ -14,7 +14,7 @@
 import { executionChannel, taskChannel } from '../notifications/channels.js';
 import type { EngineBackend } from '../notifications/engineBackend.js';
 import type { Store } from '../store/store.js';
-import { listenChannel, type ChannelWatch } from './channelWatch.js';
+import { listenChannel, type ChannelWatch, type ListenChannelOptions } from './channelWatch.js';
 import { RowFeed, RowWatcher, type RowAttachment, type RowConsumer, type RowSource, type RowWatcherHost, type Versioned, MISSED, UNCHANGED } from './rowWatcher.js';
 import type { KnownVersion, NewerRows } from '../store/rows.js';
 import {
@@ -77,6 +77,8 @@ export class ChangeFeed {
   private readonly host: RowWatcherHost;
   private readonly taskRows: RowSource<TaskRecord>;
   private readonly executionRows: RowSource<ExecutionRecord>;
+  /** One options object for every watcher's listen. */
+  private listenOptions: ListenChannelOptions | undefined;
 
   constructor(private readonly config: ChangeFeedConfig) {
     this.poll = pollOptionsOf(config);
@@ -186,11 +188,11 @@ export class ChangeFeed {
     return watcher;
   }
 
-  private openChannel(channel: string, onMessage: () => void): ChannelWatch {
+  private openChannel(channel: string, onMessage: (payload?: string) => void): ChannelWatch {
     const backend = this.config.notifications;
-    if (!backend) return { settled: Promise.resolve(), live: false, close() {} };
+    if (!backend) return { settled: Promise.resolve(), hasSettled: true, live: false, close() {} };
     // Confirmed late, anything published before may have been missed: re-read as on a message.
-    return listenChannel(backend, channel, onMessage, { retryMs: this.poll.pollMaxIntervalMs, onConfirmed: onMessage });
+    return listenChannel(backend, channel, onMessage, (this.listenOptions ??= { retryMs: this.poll.pollMaxIntervalMs, settleIsMessage: true }));
   }
 }
 

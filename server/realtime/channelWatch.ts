@@ -4,7 +4,9 @@ import { ChannelNotCarriedError } from '../notifications/engineBackend.js';
 /** A live subscription to one channel, whether or not the backend could confirm it. */
 export interface ChannelWatch {
   /** Settles when the subscription is confirmed or has failed (a failed one is retried in the background). */
-  settled: Promise<void>;
+  readonly settled: Promise<void>;
+  /** Whether `settled` has settled (read without making the promise). */
+  readonly hasSettled: boolean;
   readonly live: boolean;
   close(): void;
 }
@@ -14,6 +16,12 @@ export interface ListenChannelOptions {
   retryMs: number;
   /** Runs on every confirmation: anything published before it may have been missed. */
   onConfirmed?: () => void;
+  /**
+   * Also tell `onMessage` (with an empty payload) when the first attempt settles, confirmed or
+   * not, and on every later confirmation: for a row's watcher each means "read now", and so one
+   * options object serves every listen.
+   */
+  settleIsMessage?: boolean;
 }
 
 /**
@@ -32,10 +40,13 @@ export function listenChannel(
 /** A class rather than closures: a process may hold one per watched row, ten thousand at a time. */
 class ChannelListen implements ChannelWatch {
   live = false;
-  readonly settled: Promise<void>;
+  hasSettled = false;
   private closed = false;
   private unlisten: (() => void) | undefined;
   private retry: NodeJS.Timeout | undefined;
+  /** Made only when asked for: a row's watcher is told through `onMessage` instead. */
+  private settledPromise: Promise<void> | undefined;
+  private resolveSettled: (() => void) | undefined;
 
   constructor(
     private readonly backend: ChannelListener,
@@ -43,21 +54,41 @@ class ChannelListen implements ChannelWatch {
     private readonly onMessage: (payload: string) => void,
     private readonly options: ListenChannelOptions,
   ) {
-    this.settled = this.attempt();
+    this.attempt();
   }
 
-  private attempt(): Promise<void> {
-    return this.backend.listen(this.channel, this.onMessage).then(
+  get settled(): Promise<void> {
+    if (this.hasSettled) return Promise.resolve();
+    return (this.settledPromise ??= new Promise((resolve) => (this.resolveSettled = resolve)));
+  }
+
+  private settle(): void {
+    if (this.hasSettled) return;
+    this.hasSettled = true;
+    this.resolveSettled?.();
+    this.resolveSettled = undefined;
+    this.settledPromise = undefined;
+    if (this.options.settleIsMessage && !this.closed && !this.live) this.onMessage('');
+  }
+
+  private attempt(): void {
+    this.backend.listen(this.channel, this.onMessage).then(
       (stop) => {
-        if (this.closed) return stop();
+        if (this.closed) {
+          stop();
+          return this.settle();
+        }
         this.unlisten = stop;
         this.live = true;
+        this.settle();
         this.options.onConfirmed?.();
+        if (this.options.settleIsMessage) this.onMessage('');
       },
       (error: unknown) => {
+        this.settle();
         // A channel the backend can never carry is not retried: the feed polls.
         if (this.closed || error instanceof ChannelNotCarriedError) return;
-        this.retry = setTimeout(() => void this.attempt(), this.options.retryMs);
+        this.retry = setTimeout(() => this.attempt(), this.options.retryMs);
         this.retry.unref();
       },
     );

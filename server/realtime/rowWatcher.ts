@@ -19,6 +19,7 @@ import type { ChannelWatch } from './channelWatch.js';
 import type { PollOptions } from './changeFeed.js';
 import type { EngineBackend } from '../notifications/engineBackend.js';
 import { PushIterator } from './pushIterator.js';
+import { SmallSet } from '../support/smallSet.js';
 
 /** What a failed read of the store stands for: a tick with nothing learned. */
 export const MISSED: unique symbol = Symbol('missed read');
@@ -54,7 +55,7 @@ export interface RowWatcherHost {
   /** Whether polling may relax to a safety net while the channel is live. */
   pushReachesAllWriters: boolean;
   notifications: EngineBackend | undefined;
-  openChannel(channel: string, onMessage: () => void): ChannelWatch;
+  openChannel(channel: string, onMessage: (payload?: string) => void): ChannelWatch;
   /** Called once a watcher has ended (no consumer left, terminal row, not found). */
   ended(watcher: RowWatcher<any>): void;
 }
@@ -81,7 +82,7 @@ function onTimer(watcher: RowWatcher<any>): void {
  * batched, its timer re-armed rather than replaced).
  */
 export class RowWatcher<T extends Versioned> {
-  private readonly consumers = new Set<RowConsumer<T>>();
+  private readonly consumers = new SmallSet<RowConsumer<T>>();
   /**
    * The newest version read. Only its number: the row itself goes once its consumers have taken
    * it, which is most of what a watched row would otherwise hold (and what was executed for it).
@@ -113,7 +114,9 @@ export class RowWatcher<T extends Versioned> {
     // Read only once the channel is confirmed (or the wait timed out), so no change falls between.
     this.timerMs = host.listenConfirmTimeoutMs;
     this.timer = setTimeout(onTimer, this.timerMs, this).unref();
-    void this.channel.settled.then(() => this.confirmed());
+    // The channel tells `nudge` when it settles (see ListenChannelOptions.settleIsMessage); one
+    // without a backend has settled already.
+    if (this.channel.hasSettled) queueMicrotask(() => this.confirmed());
   }
 
   get attached(): number {
@@ -121,9 +124,18 @@ export class RowWatcher<T extends Versioned> {
   }
 
   /** Re-read as soon as possible (a message, a consumer that wants its snapshot, the end of an outage). */
-  readonly nudge = (): void => {
+  readonly nudge = (payload?: string): void => {
+    if (this.confirming) {
+      this.changed = true;
+      // The channel settled (confirmed, or refused and retrying): the first read may go.
+      if (this.channel.hasSettled) this.confirmed();
+      return;
+    }
+    // The channel's own word (an empty payload) once the first read went: a confirmation means
+    // messages may have been missed, a refusal nothing new (polling goes on).
+    if (payload === '' && !this.channel.live) return;
     this.changed = true;
-    if (this.confirming || this.reading || this.stopped) return; // a read in flight re-reads when it is done
+    if (this.reading || this.stopped) return; // a read in flight re-reads when it is done
     this.read();
   };
 
@@ -186,7 +198,7 @@ export class RowWatcher<T extends Versioned> {
     if (!next) {
       const error = new NotFoundError(this.source.notFound(this.id));
       this.end();
-      for (const consumer of [...this.consumers]) consumer.fail(error);
+      for (const consumer of this.consumers.values()) consumer.fail(error);
       return;
     }
     const advanced = next.version > this.version;
@@ -194,7 +206,7 @@ export class RowWatcher<T extends Versioned> {
     // One object per read for every consumer: multiplexed subscriptions key their results on it.
     const terminal = this.source.isTerminal(next);
     if (terminal) this.end();
-    for (const consumer of [...this.consumers]) consumer.offer(next, terminal);
+    for (const consumer of this.consumers.values()) consumer.offer(next, terminal);
     if (terminal) return;
     this.polled(advanced);
   }

@@ -21,6 +21,11 @@ export interface LiveContext {
    * too many open.
    */
   opened(kind: string, client?: string): () => void;
+  /**
+   * The same count without a function to end it, for a subscription object that knows when it
+   * ends (one closure fewer each, of ten thousand): +1 when it opens, -1 once when it ends.
+   */
+  counted(kind: string, change: 1 | -1): void;
 }
 
 /** The per-operation context every resolver receives. */
