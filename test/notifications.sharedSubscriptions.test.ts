@@ -71,6 +71,30 @@ describe('SharedSubscriptions', () => {
     assert.deepEqual(received, ['a:1', 'b:1', 'b:2']);
   });
 
+  test('the same callback may listen several times: each registration gets each message and is removed once', async () => {
+    const { log, transport } = instantTransport();
+    const subscriptions = new SharedSubscriptions(transport, { subscribeTimeoutMs: 1000 });
+    const received: string[] = [];
+    const same = (payload: string) => received.push(`same:${payload}`);
+    const first = await subscriptions.listen('c', same);
+    const second = await subscriptions.listen('c', same);
+    subscriptions.dispatch('c', '1');
+    first(); // the registration held in the entry's own field goes; the other stays
+    assert.equal(subscriptions.listenerCount, 1);
+    subscriptions.dispatch('c', '2');
+    const third = await subscriptions.listen('c', (payload) => received.push(`third:${payload}`));
+    subscriptions.dispatch('c', '3');
+    second();
+    second();
+    first();
+    assert.equal(subscriptions.listenerCount, 1);
+    subscriptions.dispatch('c', '4');
+    third();
+    await waitFor(() => subscriptions.channelCount === 0, { message: 'UNSUBSCRIBE' });
+    assert.deepEqual(log, ['SUBSCRIBE c', 'UNSUBSCRIBE c']);
+    assert.deepEqual(received.sort(), ['same:1', 'same:1', 'same:2', 'same:3', 'third:3', 'third:4'].sort());
+  });
+
   test('a listen right after the last unlisten waits for the UNSUBSCRIBE and ends up subscribed', async () => {
     const manual = manualTransport();
     const subscriptions = new SharedSubscriptions(manual.transport, { subscribeTimeoutMs: 5000 });
