@@ -14,6 +14,7 @@
 import { executionChannel, taskChannel } from '../notifications/channels.js';
 import type { EngineBackend } from '../notifications/engineBackend.js';
 import type { Store } from '../store/store.js';
+import { TimerWheel } from '../support/timerWheel.js';
 import { listenChannel, type ChannelWatch, type ListenChannelOptions } from './channelWatch.js';
 import { RowFeed, RowWatcher, type RowAttachment, type RowConsumer, type RowSource, type RowWatcherHost, type Versioned, MISSED, UNCHANGED } from './rowWatcher.js';
 import type { KnownVersion, NewerRows } from '../store/rows.js';
@@ -94,6 +95,7 @@ export class ChangeFeed {
       pushReachesAllWriters: config.pushReachesAllWriters,
       notifications: config.notifications,
       openChannel: (channel, onMessage) => this.openChannel(channel, onMessage),
+      timers: new TimerWheel(WATCHER_TIMER_SLOT_MS),
       ended: (watcher) => {
         if (this.watchers.get(watcher.channelKey) === watcher) this.watchers.delete(watcher.channelKey);
       },
@@ -212,6 +214,8 @@ async function lastOf<T>(feed: AsyncIterable<T>, signal?: AbortSignal): Promise<
  */
 /** How long a poll waits for others to join its statement: watchers started together tick a few ms apart. */
 const POLL_GATHER_MS = 10;
+/** Watchers' deadlines fire at most this late (rounded up to a slot of the shared timer wheel). */
+const WATCHER_TIMER_SLOT_MS = 5;
 
 class PollBatch<T extends Versioned & { id: string }> {
   private due: Array<RowWatcher<T>> = [];

@@ -20,6 +20,7 @@ import type { PollOptions } from './changeFeed.js';
 import type { EngineBackend } from '../notifications/engineBackend.js';
 import { PushIterator } from './pushIterator.js';
 import { SmallSet } from '../support/smallSet.js';
+import type { TimerWheel } from '../support/timerWheel.js';
 
 /** What a failed read of the store stands for: a tick with nothing learned. */
 export const MISSED: unique symbol = Symbol('missed read');
@@ -56,6 +57,8 @@ export interface RowWatcherHost {
   pushReachesAllWriters: boolean;
   notifications: EngineBackend | undefined;
   openChannel(channel: string, onMessage: (payload?: string) => void): ChannelWatch;
+  /** Every watcher's deadline (the channel's confirmation, then each poll tick). */
+  timers: TimerWheel<RowWatcher<any>>;
   /** Called once a watcher has ended (no consumer left, terminal row, not found). */
   ended(watcher: RowWatcher<any>): void;
 }
@@ -70,16 +73,12 @@ export interface RowConsumer<T extends Versioned> {
   fail(error: unknown): void;
 }
 
-/** The watcher's one timer: the channel's confirmation deadline first, then each poll tick. */
-function onTimer(watcher: RowWatcher<any>): void {
-  watcher.tick();
-}
-
 /**
  * A state machine rather than an async loop, and methods rather than closures: a process may
  * hold one per watched row, ten thousand at a time, so what each holds is kept to its fields,
- * a channel listen and one timer, and an idle one allocates next to nothing (its polls are
- * batched, its timer re-armed rather than replaced).
+ * a channel listen and a slot on the host's timer wheel, and an idle one allocates next to
+ * nothing (its polls are batched). Its one deadline is the channel's confirmation first, then
+ * each poll tick.
  */
 export class RowWatcher<T extends Versioned> {
   private readonly consumers = new SmallSet<RowConsumer<T>>();
@@ -98,8 +97,8 @@ export class RowWatcher<T extends Versioned> {
   private confirming = true;
   private stopped = false;
   private intervalMs: number;
-  private timer: NodeJS.Timeout;
-  private timerMs: number;
+  /** Its slot on the host's timer wheel (0: none). */
+  wheelSlot = 0;
   private readonly channel: ChannelWatch;
 
   constructor(
@@ -112,8 +111,7 @@ export class RowWatcher<T extends Versioned> {
     this.intervalMs = host.poll.pollMinIntervalMs;
     this.channel = host.openChannel(channelKey, this.nudge);
     // Read only once the channel is confirmed (or the wait timed out), so no change falls between.
-    this.timerMs = host.listenConfirmTimeoutMs;
-    this.timer = setTimeout(onTimer, this.timerMs, this).unref();
+    host.timers.schedule(this, host.listenConfirmTimeoutMs);
     // The channel tells `nudge` when it settles (see ListenChannelOptions.settleIsMessage); one
     // without a backend has settled already.
     if (this.channel.hasSettled) queueMicrotask(() => this.confirmed());
@@ -150,8 +148,8 @@ export class RowWatcher<T extends Versioned> {
     this.end();
   }
 
-  /** The timer fired: the channel's confirmation is given up on (polling starts), or a poll tick. */
-  tick(): void {
+  /** Its deadline came: the channel's confirmation is given up on (polling starts), or a poll tick. */
+  onDeadline(): void {
     if (this.confirming) this.confirmed();
     else if (!this.reading && !this.stopped) this.read();
   }
@@ -165,7 +163,7 @@ export class RowWatcher<T extends Versioned> {
   private end(): void {
     if (this.stopped) return;
     this.stopped = true;
-    clearTimeout(this.timer);
+    this.host.timers.cancel(this);
     this.channel.close();
     this.host.ended(this);
   }
@@ -220,17 +218,12 @@ export class RowWatcher<T extends Versioned> {
     this.schedule(relaxed ? poll.pollMaxIntervalMs : this.intervalMs);
   }
 
-  /** The next read: at once when something changed during the last, else after `ms` (the same timer, re-armed). */
+  /** The next read: at once when something changed during the last, else after `ms`. */
   private schedule(ms: number): void {
     if (this.changed) return this.read();
-    if (ms === this.timerMs) {
-      this.timer.refresh();
-      return;
-    }
-    clearTimeout(this.timer);
-    this.timerMs = ms;
-    this.timer = setTimeout(onTimer, ms, this).unref();
+    this.host.timers.schedule(this, ms);
   }
+
 }
 
 /** Where a consumer attaches to (and detaches from) its row's watcher. */
