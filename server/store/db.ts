@@ -83,20 +83,25 @@ export function createPoolDb({ kind, pool, schema, onClose, sessionConfig, gener
       genericPlans ??= forcesGenericPlans ? db : sessionGenericPlans(db);
       return genericPlans;
     },
-    query:
-      kind === 'pglite'
-        ? async (text, values) => {
-            // pool.query destroys a client whose query failed, but every PGlite client shares one
-            // in-process connection whose pending replies would then be read by the next caller.
-            // Releasing it normally keeps that one connection in step.
-            const client = await pool.connect();
-            try {
-              return await client.query(toQuery(text), values as unknown[]);
-            } finally {
-              client.release();
-            }
-          }
-        : (text, values) => pool.query(toQuery(text), values as unknown[]),
+    // Not pool.query, on either store. PGlite: pool.query destroys a client whose query failed,
+    // but every PGlite client shares one in-process connection whose pending replies would then
+    // be read by the next caller, so its client is released normally. Postgres: a pooled
+    // connection's 'connect' listener closes over the pool.query that made it, and so keeps that
+    // query's result (ten thousand rows, for a batched read) for the connection's whole life; a
+    // query on a checked-out client leaves nothing behind. A failed query's client is still
+    // destroyed, as pool.query does.
+    async query(text, values) {
+      const client = await pool.connect();
+      let failure: Error | undefined;
+      try {
+        return await client.query(toQuery(text), values as unknown[]);
+      } catch (error) {
+        failure = error as Error;
+        throw error;
+      } finally {
+        client.release(kind === 'pglite' ? undefined : failure);
+      }
+    },
     async transaction(fn) {
       const client = await pool.connect();
       let broken: Error | undefined;
