@@ -5,14 +5,15 @@
  *
  *   npm run bench   (all benches)      tsx bench/fanout.ts   (this one)
  *   FANOUT_SCENARIOS ("subscriptions x per-row", comma-separated; default 1000x1,1000x100,10000x1,10000x100),
- *   FANOUT_SOCKETS (default 100) resize it; FANOUT_MEMORY_WINDOW_MS (default 8,000) is how long memory is watched for its settled value; REDIS_URL / DATABASE_URL override the local services.
+ *   FANOUT_SOCKETS (default 100) resize it; FANOUT_MEMORY_WINDOW_MS (default 20,000) is how long memory is watched for its settled value; REDIS_URL / DATABASE_URL override the local services.
  *
  * Each system runs in child processes: the server (Senpuki as built by `npm run build`, which
  * this bench runs first; RSS, heap and CPU sampled after two full
  * collections), the clients (graphql-ws sockets, subscriptions spread round-robin over them) and,
  * for Senpuki, a writer standing in for the workers (its own pool and Redis connection: it commits
  * every execution's terminal state at once, one transaction each, and announces it as the engine
- * does). Per subscription: RSS and heap growth from the idle server to every snapshot delivered.
+ * does). Per subscription: RSS (without V8's young generation, see ipc.ts) and heap growth from
+ * the idle server to every snapshot delivered.
  * Delivery: each subscription's terminal event time minus its row's commit time; "last" is the
  * last event minus the last commit.
  */
@@ -26,7 +27,7 @@ import { start, type Child, type ProcessSample } from './fanout/ipc.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const SOCKETS = Number(process.env.FANOUT_SOCKETS ?? 100);
-const SCENARIOS = (process.env.FANOUT_SCENARIOS ?? '1000x1,1000x100,10000x1,10000x100').split(',').map((text) => {
+const SCENARIOS = (process.env.FANOUT_SCENARIOS || '1000x1,1000x100,10000x1,10000x100').split(',').map((text) => {
   const [subscriptions, perRow] = text.split('x').map(Number);
   return { subscriptions: subscriptions!, perRow: perRow! };
 });
@@ -34,12 +35,10 @@ const SCENARIOS = (process.env.FANOUT_SCENARIOS ?? '1000x1,1000x100,10000x1,1000
 const SETTLE_MS = 1500;
 /**
  * Memory is the lowest of samples taken once a second over this window (idle, and again loaded):
- * V8 gives back what a burst of allocation left (a grown young generation, freed pages) some
- * seconds after the burst, at a moment that differs from run to run, so one sample measures the
- * burst's garbage by a different amount each time (the reference's RSS falls by a fifth between
- * 5 and 6 s after its subscribe; a freshly started server's falls too).
+ * the allocator and V8 give back what a burst of allocation left (freed pages, old-space pages
+ * a collection emptied) some seconds after the burst, at a moment that differs from run to run.
  */
-const MEMORY_WINDOW_MS = Number(process.env.FANOUT_MEMORY_WINDOW_MS ?? 8000);
+const MEMORY_WINDOW_MS = Number(process.env.FANOUT_MEMORY_WINDOW_MS ?? 20_000);
 
 type Scenario = (typeof SCENARIOS)[number];
 type System = 'senpuki' | 'reference';
