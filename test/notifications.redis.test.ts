@@ -105,7 +105,8 @@ describe('RedisBackend', () => {
         { task_id: taskId, state: terminal },
       ]);
       await waitFor(async () => (await numsub(raw, channel)) === 0, { message: 'UNSUBSCRIBE' });
-      assert.equal(notifications.subscribedChannelCount, 0);
+      // Redis counts the channel gone once it has run UNSUBSCRIBE, a moment before its reply reaches the backend.
+      await waitFor(() => notifications.subscribedChannelCount === 0, { message: 'the UNSUBSCRIBE confirmed to the backend' });
     });
   }
 
@@ -269,7 +270,7 @@ describe('RedisBackend', () => {
       again();
     }
     await waitFor(async () => (await numsub(raw, channel)) === 0, { message: 'the final UNSUBSCRIBE' });
-    assert.equal(notifications.subscribedChannelCount, 0);
+    await waitFor(() => notifications.subscribedChannelCount === 0, { message: 'the UNSUBSCRIBE confirmed to the backend' });
   });
 
   test('a subscriber connection that goes silent is detected by its heartbeat and re-subscribed', async (t) => {
@@ -403,6 +404,6 @@ describe('RedisBackend', () => {
     assert.deepEqual(await first, { done: false, value: { task_id: taskId, state: 'completed' } });
     assert.deepEqual(await iterator.next(), { done: true, value: undefined });
     await waitFor(async () => (await numsubOnServer()) === 0, { message: 'UNSUBSCRIBE after the end' });
-    assert.equal(notifications.subscribedChannelCount, 0);
+    await waitFor(() => notifications.subscribedChannelCount === 0, { message: 'the UNSUBSCRIBE confirmed to the backend' });
   });
 });
