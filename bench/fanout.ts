@@ -8,7 +8,7 @@
  *   FANOUT_SOCKETS (default 100) resize it; FANOUT_MEMORY_WINDOW_MS (default 20,000) is how long memory is watched for its settled value; REDIS_URL / DATABASE_URL override the local services.
  *
  * Each system runs in child processes: the server (Senpuki as built by `npm run build`, which
- * this bench runs first; RSS, heap and CPU sampled after two full
+ * this bench runs first; RSS, heap and CPU sampled after two memory-reducing full
  * collections), the clients (graphql-ws sockets, subscriptions spread round-robin over them) and,
  * for Senpuki, a writer standing in for the workers (its own pool and Redis connection: it commits
  * every execution's terminal state at once, one transaction each, and announces it as the engine

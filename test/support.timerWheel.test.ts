@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { waitFor } from './helpers/conditions.js';
 import { TimerWheel, type WheelMember } from '../server/support/timerWheel.js';
 
 /** A member that records when its deadline fired, relative to `start`. */
@@ -26,7 +27,7 @@ describe('TimerWheel', () => {
     wheel.schedule(early, 20);
     wheel.schedule(moved, 10);
     wheel.schedule(moved, 40); // replaces its 10 ms deadline
-    await sleep(120);
+    await waitFor(() => fired.length === 3, { message: 'every deadline' });
     assert.deepEqual(fired.map(([name]) => name), ['early', 'moved', 'late']);
     const at = new Map(fired);
     assert.ok(at.get('early')! >= 20 && at.get('moved')! >= 40 && at.get('late')! >= 60, JSON.stringify(fired));
@@ -44,7 +45,8 @@ describe('TimerWheel', () => {
     wheel.schedule(again, 5);
     wheel.schedule(cancelled, 15);
     wheel.cancel(cancelled);
-    await sleep(80);
+    await waitFor(() => rounds === 3, { message: 'three rounds' });
+    await sleep(Math.max(0, start + 30 - Date.now())); // well past the cancelled deadline
     assert.deepEqual(fired.map(([name]) => name), ['again', 'again', 'again']);
     assert.equal(cancelled.wheelSlot, 0);
   });
@@ -54,7 +56,7 @@ describe('TimerWheel', () => {
     const fired: string[] = [];
     wheel.schedule({ wheelSlot: 0, onDeadline: () => { throw new Error('a faulty member'); } }, 5);
     wheel.schedule({ wheelSlot: 0, onDeadline: () => void fired.push('other') }, 5);
-    await sleep(40);
+    await waitFor(() => fired.length === 1, { message: 'the other member' });
     assert.deepEqual(fired, ['other']);
   });
 });

@@ -30,13 +30,6 @@ function waitUntil(done: () => boolean, timeoutMs: number, what: string): Promis
   });
 }
 
-async function closeAll(): Promise<void> {
-  for (const stop of stops) stop();
-  await Promise.all(clients.map((client) => client.dispose()));
-  stops = [];
-  clients = [];
-}
-
 serve({
   /** Opens `sockets` connections and subscribes `ids[i]` for subscription i, round-robin over them. */
   subscribe: async ({ url, ids, sockets }: { url: string; ids: string[]; sockets: number }) => {
@@ -83,5 +76,10 @@ serve({
     const { user, system } = process.cpuUsage();
     return (user + system) / 1000;
   },
-  exit: () => closeAll(),
+  exit: async () => {
+    for (const stop of stops) stop();
+    await Promise.all(clients.map((client) => client.dispose()));
+    stops = [];
+    clients = [];
+  },
 });

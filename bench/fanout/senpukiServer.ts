@@ -8,7 +8,7 @@
  * which gives each closure a dictionary of properties and would add kilobytes per subscription.
  */
 import { join } from 'node:path';
-import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
+import { writeHeapSnapshot } from 'node:v8';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { Redis } from 'ioredis';
@@ -52,11 +52,6 @@ serve({
   watchedRows: () => senpuki.feed.watchedRows,
   /** A heap snapshot at `path` (to see what each subscription holds: diff one taken idle with one taken loaded). */
   heapSnapshot: ({ path }: { path: string }) => writeHeapSnapshot(path),
-  /** Where the memory is (after the collections of a sample): RSS against V8's spaces, to tell held memory from committed space. */
-  memoryDetail: async () => {
-    await sampleProcess();
-    return { ...process.memoryUsage(), spaces: getHeapSpaceStatistics().map((space) => [space.space_name, space.space_size, space.space_used_size]) };
-  },
   exit: async () => {
     await server.close();
     await senpuki.close();

@@ -223,7 +223,6 @@ export class RowWatcher<T extends Versioned> {
     if (this.changed) return this.read();
     this.host.timers.schedule(this, ms);
   }
-
 }
 
 /** Where a consumer attaches to (and detaches from) its row's watcher. */
