@@ -12,8 +12,11 @@
  * collections), the clients (graphql-ws sockets, subscriptions spread round-robin over them) and,
  * for Senpuki, a writer standing in for the workers (its own pool and Redis connection: it commits
  * every execution's terminal state at once, one transaction each, and announces it as the engine
- * does). Per subscription: RSS (without V8's young generation, see ipc.ts) and heap growth from
- * the idle server to every snapshot delivered.
+ * does). Per subscription: RSS (without V8's young generation, see ipc.ts) and heap added by the
+ * second half of the subscriptions, once the first half is settled: an idle server still holds
+ * start-up memory (compiled code, first-request buffers) that it gives back at some moment of the
+ * run, so growth from idle could shrink or even fall below zero; between two loads every path
+ * has run and what is added is the subscriptions' own. Growth from idle is kept in the JSON.
  * Delivery: each subscription's terminal event time minus its row's commit time; "last" is the
  * last event minus the last commit.
  */
@@ -46,8 +49,12 @@ type System = 'senpuki' | 'reference';
 interface Run {
   system: System;
   scenario: Scenario;
+  /** Memory added by the second half of the subscriptions, per subscription (see the header). */
   rssPerSubscriptionKiB: number;
   heapPerSubscriptionKiB: number;
+  /** Growth from the idle server instead, which start-up memory given back meanwhile can hide. */
+  rssFromIdlePerSubscriptionKiB: number;
+  heapFromIdlePerSubscriptionKiB: number;
   /** Server CPU while subscribing (to every snapshot) and during the burst (to every terminal event). */
   subscribeCpuMs: number;
   burstCpuMs: number;
@@ -70,29 +77,40 @@ async function measure(system: System, scenario: Scenario, server: Child, ids: s
   try {
     const url = await server.request<string>('url');
     const subscriptionIds = Array.from({ length: scenario.subscriptions }, (_, i) => ids[Math.floor(i / scenario.perRow)]!);
+    const half = Math.floor(scenario.subscriptions / 2);
+    // Subscribes one share, lets confirmations and first polls settle, then watches memory.
+    const load = async (share: string[]) => {
+      const before = await server.request<ProcessSample>('sample');
+      const subscribing = Date.now();
+      await clients.request('subscribe', { url, ids: share, sockets: SOCKETS });
+      const ms = Date.now() - subscribing;
+      await sleep(SETTLE_MS);
+      const after = await server.request<ProcessSample>('sample');
+      return { ms, cpuMs: after.cpuMs - before.cpuMs, memory: await settledMemory(server) };
+    };
     const idleMemory = await settledMemory(server);
-    const idle = await server.request<ProcessSample>('sample');
-    const subscribing = Date.now();
-    await clients.request('subscribe', { url, ids: subscriptionIds, sockets: SOCKETS });
-    const subscribeMs = Date.now() - subscribing;
-    await sleep(SETTLE_MS);
-    const loaded = await server.request<ProcessSample>('sample');
-    const loadedMemory = await settledMemory(server);
+    const firstHalf = await load(subscriptionIds.slice(0, half));
+    const secondHalf = await load(subscriptionIds.slice(half));
     const watchedRows = system === 'senpuki' ? await server.request<number>('watchedRows') : undefined;
+    const loaded = await server.request<ProcessSample>('sample');
     const clientCpuBefore = await clients.request<number>('cpu');
     const committedAt = await burst(ids);
     const terminalAt = await clients.request<number[]>('terminals');
     const clientBurstCpuMs = (await clients.request<number>('cpu')) - clientCpuBefore;
     const after = await server.request<ProcessSample>('sample');
     const latencies = terminalAt.map((at, i) => at - committedAt[Math.floor(i / scenario.perRow)]!);
+    const added = scenario.subscriptions - half;
+    const { memory: fullMemory } = secondHalf;
     return {
       system,
       scenario,
-      rssPerSubscriptionKiB: kib(loadedMemory.rss - idleMemory.rss) / scenario.subscriptions,
-      heapPerSubscriptionKiB: kib(loadedMemory.heapUsed - idleMemory.heapUsed) / scenario.subscriptions,
-      subscribeCpuMs: loaded.cpuMs - idle.cpuMs,
+      rssPerSubscriptionKiB: kib(fullMemory.rss - firstHalf.memory.rss) / added,
+      heapPerSubscriptionKiB: kib(fullMemory.heapUsed - firstHalf.memory.heapUsed) / added,
+      rssFromIdlePerSubscriptionKiB: kib(fullMemory.rss - idleMemory.rss) / scenario.subscriptions,
+      heapFromIdlePerSubscriptionKiB: kib(fullMemory.heapUsed - idleMemory.heapUsed) / scenario.subscriptions,
+      subscribeCpuMs: firstHalf.cpuMs + secondHalf.cpuMs,
       burstCpuMs: after.cpuMs - loaded.cpuMs,
-      subscribeMs,
+      subscribeMs: firstHalf.ms + secondHalf.ms,
       delivery: summarize(`${system}: ${label(scenario)}`, latencies),
       lastMs: Math.max(...terminalAt) - Math.max(...committedAt),
       commitSpreadMs: Math.max(...committedAt) - Math.min(...committedAt),

@@ -31,18 +31,26 @@ function waitUntil(done: () => boolean, timeoutMs: number, what: string): Promis
 }
 
 serve({
-  /** Opens `sockets` connections and subscribes `ids[i]` for subscription i, round-robin over them. */
+  /**
+   * Subscribes `ids[i]` for each i, round-robin over `sockets` connections (opened by the first
+   * call; later calls add subscriptions to the same sockets). Resolves once every one has its snapshot.
+   */
   subscribe: async ({ url, ids, sockets }: { url: string; ids: string[]; sockets: number }) => {
-    clients = Array.from({ length: sockets }, () =>
-      createClient({ url: url.replace(/^http/, 'ws'), webSocketImpl: WebSocket, retryAttempts: 0, lazy: false }),
-    );
-    terminalAt = new Float64Array(ids.length);
-    snapshots = terminals = 0;
+    if (clients.length === 0) {
+      clients = Array.from({ length: sockets }, () =>
+        createClient({ url: url.replace(/^http/, 'ws'), webSocketImpl: WebSocket, retryAttempts: 0, lazy: false }),
+      );
+    }
+    const first = terminalAt.length;
+    const grown = new Float64Array(first + ids.length);
+    grown.set(terminalAt);
+    terminalAt = grown;
     failures = [];
-    ids.forEach((id, i) => {
+    ids.forEach((id, index) => {
+      const i = first + index;
       let seen = false;
       stops.push(
-        clients[i % sockets]!.subscribe<{ executionUpdated: { state: string } }>(
+        clients[i % clients.length]!.subscribe<{ executionUpdated: { state: string } }>(
           { query: EXECUTION_UPDATED, variables: { id } },
           {
             next: (event) => {
@@ -63,7 +71,7 @@ serve({
         ),
       );
     });
-    await waitUntil(() => snapshots === ids.length, 300_000, 'every snapshot');
+    await waitUntil(() => snapshots === terminalAt.length, 300_000, 'every snapshot');
     return snapshots;
   },
   /** Resolves with each subscription's terminal event time once all arrived. */
