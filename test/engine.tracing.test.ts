@@ -6,8 +6,9 @@ import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { Senpuki } from '../server/engine/senpuki.js';
 import { startServer } from '../server/http/startServer.js';
+import { Store } from '../server/store/store.js';
 import { startTsxChild } from './helpers/childProcesses.js';
-import { postGraphQL } from './helpers/graphqlClients.js';
+import { postGraphQL, wsClient, wsSubscribe } from './helpers/graphqlClients.js';
 import { requirePostgres } from './helpers/services.js';
 import { openPostgresTestStore, postgresUrl } from './helpers/stores.js';
 import { registerTestTracing, type SpanRecord } from './helpers/tracing.js';
@@ -67,6 +68,36 @@ describe('OpenTelemetry traces across an API server and a worker process (in-mem
       await dispose();
       await tracing.shutdown();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a subscription\'s start is a span on the row path too, failed when its checks refuse it', async () => {
+    const tracing = registerTestTracing();
+    const senpuki = new Senpuki({ store: await Store.embedded({ dataDir: 'memory://' }), logger: pino({ level: 'silent' }) });
+    senpuki.durable('parked', async () => 'never', { queue: 'idle' });
+    const server = await startServer({ senpuki, port: 0, logger: pino({ level: 'silent' }), processMetrics: false });
+    const client = wsClient(server.graphqlUrl);
+    try {
+      const id = await senpuki.dispatch('parked', []);
+      const watched = wsSubscribe(client, 'subscription Watch($id: ID!) { executionUpdated(id: $id) { state } }', { id });
+      const missing = wsSubscribe(client, 'subscription Missing($id: ID!) { executionUpdated(id: $id) { state } }', { id: crypto.randomUUID() });
+      await watched.log.waitForEvents(1);
+      await missing.log.waitForEvents(1);
+      assert.equal(missing.log.events[0]?.errors?.[0]?.extensions?.code, 'NOT_FOUND');
+      const spans = tracing.spans();
+      const watch = spans.filter((span) => span.name === 'graphql.subscription Watch');
+      assert.equal(watch.length, 1, `one span for the subscription's start; got ${spans.map((span) => span.name).join(', ')}`);
+      assert.equal(watch[0]!.attributes['graphql.operation.type'], 'subscription');
+      assert.equal(watch[0]!.attributes['graphql.operation.name'], 'Watch');
+      assert.notEqual(watch[0]!.status, ERROR);
+      const refused = spans.filter((span) => span.name === 'graphql.subscription Missing');
+      assert.equal(refused.length, 1);
+      assert.equal(refused[0]!.status, ERROR, 'NOT_FOUND marks the span failed');
+    } finally {
+      await client.dispose();
+      await server.close();
+      await senpuki.close();
+      await tracing.shutdown();
     }
   });
 });

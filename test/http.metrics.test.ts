@@ -83,6 +83,22 @@ describe('engine metrics on /metrics and health on /healthz', () => {
     }
     await waitFor(async () => sample(await scrape(), 'senpuki_graphql_subscriptions_active{kind="executionUpdated"}') === 0, { message: 'the count to drop' });
   });
+
+  it('counts every subscription started: on the row path, on Yoga\'s, and members joining a running one', async () => {
+    const id = await engine.senpuki.dispatch('parked', []);
+    const started = async () => sample(await scrape(), 'senpuki_graphql_operations_total{type="subscription",outcome="started"}') ?? 0;
+    const before = await started();
+    const client = wsClient(server.graphqlUrl);
+    try {
+      // Two on one row's state (the row path), then two of the same list feed (Yoga's path: the first opens it, the second joins it).
+      const rows = [1, 2].map(() => wsSubscribe(client, `subscription { executionUpdated(id: "${id}") { state } }`));
+      const lists = [1, 2].map(() => wsSubscribe(client, `subscription { executionTasksUpdated(executionId: "${id}") { id } }`));
+      for (const { log } of [...rows, ...lists]) await log.waitForEvents(1);
+      assert.equal((await started()) - before, 4);
+    } finally {
+      await client.dispose();
+    }
+  });
 });
 
 describe('/healthz with notifications down', () => {

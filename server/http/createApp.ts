@@ -39,7 +39,7 @@ import { useTracing } from './useTracing.js';
 import { useMultiplexedSubscriptions } from './useMultiplexedSubscriptions.js';
 import { useHealthCheck } from './useHealthCheck.js';
 import { registerEngineMetrics } from './engineMetrics.js';
-import { createMetricsRegistry, useMetrics } from './useMetrics.js';
+import { createMetricsRegistry, subscriptionStartedCounter, useMetrics } from './useMetrics.js';
 import { useQueryLimits } from './useQueryLimits.js';
 import { useRequestSizeLimit } from './useRequestSizeLimit.js';
 import { settleWithin } from '../support/timers.js';
@@ -258,6 +258,7 @@ export function createGraphQLApp(config: GraphQLAppConfig): GraphQLApp {
         live,
         // An application's own plugins expect to see every operation: with them, every subscription takes Yoga's path.
         rowPath: config.plugins?.length ? undefined : { senpuki, contextFor: (principal) => ({ ...resolverContext, principal }) },
+        subscriptionStarted: subscriptionStartedCounter(metrics),
       });
       return ws;
     },

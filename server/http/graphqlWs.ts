@@ -37,6 +37,11 @@ export interface GraphQLWsOptions {
    * which would expect to see every operation.
    */
   rowPath?: { senpuki: Senpuki; contextFor(principal: Principal): SchemaContext };
+  /**
+   * Counts a subscription started outside Yoga's envelop (whose plugins count the others): one on
+   * the row path, or a member joining a running group.
+   */
+  subscriptionStarted?: () => void;
 }
 
 export interface GraphQLWsHandle {
@@ -107,9 +112,9 @@ const closeReason = (text: string): string => (Buffer.byteLength(text) <= 123 ? 
 /**
  * graphql-ws on the HTTP server's GraphQL path, running every operation through Yoga's envelop
  * (the recipe from Yoga's docs), so the schema, masking, limits and metrics are the HTTP ones.
- * The exception is a subscription that joins a running one of the same key (subscriptionGroups.ts):
- * it gets that one's results and runs nothing itself (Yoga's operation counter counts only the
- * first; the open-subscriptions gauge counts every member).
+ * The exceptions are a subscription that joins a running one of the same key (subscriptionGroups.ts),
+ * which gets that one's results and runs nothing itself, and one on the row path; both are counted
+ * as started through `subscriptionStarted`, as Yoga's metrics plugin counts the others.
  * The connection authenticates once, from `connectionParams.authorization`; a bad credential
  * closes it with 4401 and a reason, which graphql-ws clients treat as final (no retry loop).
  */
@@ -200,6 +205,7 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
         if (running) {
           // Same text, variables and scope as a subscription running now: share it (no envelop, context or resolver run).
           const root: JoinedRoot = { member: groups.join(running) };
+          options.subscriptionStarted?.();
           return { schema: running.schema, operationName: payload.operationName, document: running.document, variableValues: payload.variables, contextValue: undefined, rootValue: root };
         }
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
@@ -237,7 +243,12 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsHandle {
     wss,
     options.keepAliveMs,
     logger,
-    rows && ((text, extra) => takeRowSubscription(rows, text, extra, options.maxSubscriptionsPerConnection)),
+    rows &&
+      ((text, extra) => {
+        const taken = takeRowSubscription(rows, text, extra, options.maxSubscriptionsPerConnection);
+        if (taken) options.subscriptionStarted?.();
+        return taken;
+      }),
   );
 
   let closing: Promise<void> | undefined;

@@ -17,6 +17,7 @@ import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { ExecutionRecord, TaskRecord } from '../domain/types.js';
 import type { Senpuki } from '../engine/senpuki.js';
+import { SpanKind, inSpan } from '../engine/tracing.js';
 import { StreamFailure } from '../realtime/liveStream.js';
 import type { RowConsumer, RowWatcher, Versioned } from '../realtime/rowWatcher.js';
 import { accessDeadline, tokenExpiredError, type Principal } from '../schema/access.js';
@@ -55,6 +56,8 @@ interface RowPlan {
   operation: OperationDefinitionNode;
   fieldNode: FieldNode;
   fieldDef: GraphQLField<unknown, unknown>;
+  /** The span of a subscription's start (its checks), named as Yoga's path names it (useTracing.ts). */
+  span: { title: string; attributes: Record<string, string> };
 }
 
 /** A graphql-ws subscribe message. */
@@ -154,7 +157,12 @@ export class RowSubscriptions {
     const field = ROW_FIELDS[name];
     const fieldDef = prepared.schema.getSubscriptionType()?.getFields()[name];
     if (!field || !fieldDef) return undefined;
-    return { id: ++this.planCount, schema: prepared.schema, name, field, document: prepared.document, operation, fieldNode, fieldDef };
+    const operationLabel = operation.name?.value;
+    const span = {
+      title: `graphql.subscription${operationLabel ? ` ${operationLabel}` : ''}`,
+      attributes: { 'graphql.operation.type': 'subscription', ...(operationLabel ? { 'graphql.operation.name': operationLabel } : {}) },
+    };
+    return { id: ++this.planCount, schema: prepared.schema, name, field, document: prepared.document, operation, fieldNode, fieldDef, span };
   }
 
   /** The `next` payload of `event` (a row version, or a failure) for a key: executed once per key and version. */
@@ -238,7 +246,8 @@ class RowSubscription implements RowConsumer<Versioned>, AsyncIterableIterator<n
     let target: RowTarget;
     try {
       const args = getArgumentValues(plan.fieldDef, plan.fieldNode, coerced.coerced) as { id: string; since?: number | null };
-      target = await plan.field.target({ principal: this.principal, senpuki: this.owner.options.senpuki }, args);
+      const check = () => plan.field.target({ principal: this.principal, senpuki: this.owner.options.senpuki }, args);
+      target = await inSpan(plan.span.title, { kind: SpanKind.SERVER, attributes: plan.span.attributes }, check);
     } catch (error) {
       const responseKey = plan.fieldNode.alias?.value ?? plan.name;
       return this.refuse([locatedError(error, [plan.fieldNode], [responseKey])]);

@@ -63,6 +63,12 @@ export function createMetricsRegistry(options: Pick<MetricsOptions, 'sources' | 
   return registry;
 }
 
+/** Counts one subscription started, for those that never pass through Yoga's plugins (see graphqlWs.ts). */
+export function subscriptionStartedCounter(registry: Registry): () => void {
+  const operations = registry.getSingleMetric('senpuki_graphql_operations_total') as Counter<'type' | 'outcome'>;
+  return () => operations.inc({ type: 'subscription', outcome: 'started' });
+}
+
 /** Serves `registry` at `options.path` in Prometheus text format and counts operations. */
 export function useMetrics(registry: Registry, options: Pick<MetricsOptions, 'path' | 'authorize'>): Plugin {
   const operations = registry.getSingleMetric('senpuki_graphql_operations_total') as Counter<'type' | 'outcome'>;

@@ -1,3 +1,4 @@
+import { context, propagation, trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, NodeTracerProvider, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-node';
 
 /** A span as the tests compare them across processes. */
@@ -20,7 +21,13 @@ export function registerTestTracing(): { spans: () => SpanRecord[]; shutdown: ()
   provider.register();
   return {
     spans: () => exporter.getFinishedSpans().map(toRecord),
-    shutdown: () => provider.shutdown(),
+    // Unregistered too, so a later test in the same process can register its own.
+    shutdown: async () => {
+      await provider.shutdown();
+      trace.disable();
+      context.disable();
+      propagation.disable();
+    },
   };
 }
 
