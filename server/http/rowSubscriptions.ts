@@ -26,6 +26,7 @@ import { socketErrors } from '../schema/errors.js';
 import { executionUpdatedTarget, type RowTarget } from '../schema/execution.js';
 import { taskUpdatedTarget } from '../schema/task.js';
 import type { SubscribePayload } from './subscriptionGroups.js';
+import { operationSpan } from './useTracing.js';
 import { accessScope } from './useMultiplexedSubscriptions.js';
 
 /** How one subscription field follows its row: its checks (shared with its resolver), and its watcher. */
@@ -157,12 +158,7 @@ export class RowSubscriptions {
     const field = ROW_FIELDS[name];
     const fieldDef = prepared.schema.getSubscriptionType()?.getFields()[name];
     if (!field || !fieldDef) return undefined;
-    const operationLabel = operation.name?.value;
-    const span = {
-      title: `graphql.subscription${operationLabel ? ` ${operationLabel}` : ''}`,
-      attributes: { 'graphql.operation.type': 'subscription', ...(operationLabel ? { 'graphql.operation.name': operationLabel } : {}) },
-    };
-    return { id: ++this.planCount, schema: prepared.schema, name, field, document: prepared.document, operation, fieldNode, fieldDef, span };
+    return { id: ++this.planCount, schema: prepared.schema, name, field, document: prepared.document, operation, fieldNode, fieldDef, span: operationSpan(operation) };
   }
 
   /** The `next` payload of `event` (a row version, or a failure) for a key: executed once per key and version. */

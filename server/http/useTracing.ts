@@ -1,6 +1,13 @@
-import { getOperationAST } from 'graphql';
+import { getOperationAST, type OperationDefinitionNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { SpanKind, failSpan, inSpan } from '../engine/tracing.js';
+
+/** The name and attributes of an operation's span (`graphql.mutation Dispatch`). */
+export function operationSpan(operation: OperationDefinitionNode | null | undefined): { title: string; attributes: Record<string, string> } {
+  const type = operation?.operation ?? 'query';
+  const name = operation?.name?.value;
+  return { title: `graphql.${type}${name ? ` ${name}` : ''}`, attributes: { 'graphql.operation.type': type, ...(name ? { 'graphql.operation.name': name } : {}) } };
+}
 
 /**
  * A span for every GraphQL operation (`graphql.mutation Dispatch`), the parent of what its
@@ -8,12 +15,7 @@ import { SpanKind, failSpan, inSpan } from '../engine/tracing.js';
  * unless the application registered an OpenTelemetry SDK.
  */
 export function useTracing(): Plugin {
-  const spanOf = (document: Parameters<typeof getOperationAST>[0], operationName: string | null | undefined) => {
-    const operation = getOperationAST(document, operationName);
-    const type = operation?.operation ?? 'query';
-    const name = operation?.name?.value;
-    return { title: `graphql.${type}${name ? ` ${name}` : ''}`, attributes: { 'graphql.operation.type': type, ...(name ? { 'graphql.operation.name': name } : {}) } };
-  };
+  const spanOf = (document: Parameters<typeof getOperationAST>[0], operationName: string | null | undefined) => operationSpan(getOperationAST(document, operationName));
   return {
     onExecute({ args, executeFn, setExecuteFn }) {
       const { title, attributes } = spanOf(args.document, args.operationName);
