@@ -90,7 +90,8 @@ describe('engine metrics on /metrics and health on /healthz', () => {
     const before = await started();
     const client = wsClient(server.graphqlUrl);
     try {
-      // Two on one row's state (the row path), then two of the same list feed (Yoga's path: the first opens it, the second joins it).
+      // Two on one row's state (the row path), then two of the same list feed (Yoga's path; the
+      // second joins the first when that one is already running, and counts either way).
       const rows = [1, 2].map(() => wsSubscribe(client, `subscription { executionUpdated(id: "${id}") { state } }`));
       const lists = [1, 2].map(() => wsSubscribe(client, `subscription { executionTasksUpdated(executionId: "${id}") { id } }`));
       for (const { log } of [...rows, ...lists]) await log.waitForEvents(1);

@@ -73,6 +73,7 @@ export function subscriptionStartedCounter(registry: Registry): () => void {
 export function useMetrics(registry: Registry, options: Pick<MetricsOptions, 'path' | 'authorize'>): Plugin {
   const operations = registry.getSingleMetric('senpuki_graphql_operations_total') as Counter<'type' | 'outcome'>;
   const durations = registry.getSingleMetric('senpuki_graphql_operation_duration_seconds') as Histogram<'type'>;
+  const subscriptionStarted = subscriptionStartedCounter(registry);
   return {
     async onRequest({ url, request, fetchAPI, endResponse }) {
       if (url.pathname !== options.path) return;
@@ -94,7 +95,7 @@ export function useMetrics(registry: Registry, options: Pick<MetricsOptions, 'pa
       };
     },
     onSubscribe() {
-      operations.inc({ type: 'subscription', outcome: 'started' });
+      subscriptionStarted();
     },
   };
 }
